@@ -1,0 +1,25 @@
+package akoutpost
+
+import (
+	_ "github.com/coder/websocket"
+	_ "github.com/coder/websocket/wsjson"
+	_ "github.com/coreos/go-oidc/v3/oidc"
+	_ "github.com/go-asn1-ber/asn1-ber"
+	_ "github.com/go-ldap/ldap/v3"
+	_ "github.com/go-viper/mapstructure/v2"
+	_ "github.com/google/uuid"
+	_ "github.com/hashicorp/go-retryablehttp"
+	_ "github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/lmittmann/tint"
+	_ "github.com/pires/go-proxyproto"
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "github.com/prometheus/client_golang/prometheus/collectors"
+	_ "github.com/prometheus/client_golang/prometheus/promhttp"
+	_ "github.com/prometheus/client_golang/prometheus/testutil"
+	_ "github.com/prometheus/common/expfmt"
+	_ "github.com/redis/go-redis/v9"
+	_ "go.uber.org/goleak"
+	_ "go.yaml.in/yaml/v3"
+	_ "golang.org/x/crypto/bcrypt"
+	_ "golang.org/x/oauth2"
+)

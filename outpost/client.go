@@ -1,0 +1,4 @@
+package outpost
+
+// Client is the API client for the core. (Being written.)
+type Client struct{}

@@ -1,0 +1,102 @@
+package outpost
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// A Provider serves one outpost type ("proxy", "ldap", or a type of the
+// caller's own). The outpost fetches configuration from the core and hands it
+// to the provider; the provider serves clients.
+//
+// Optional capabilities are found by type assertion: a provider that also
+// implements [MessageHandler] receives the control channel's
+// provider-specific and session-end messages, and a provider that is an
+// [net/http.Handler] can be mounted in a host's mux.
+type Provider interface {
+	// Type is the outpost type this provider serves, as the core names it in
+	// the outpost's "type" field.
+	Type() string
+
+	// Apply installs a new configuration. The outpost calls it once before
+	// Serve, and again after every refresh, possibly while Serve runs. When
+	// Apply returns an error the provider keeps serving its previous
+	// configuration; an error about one of several provider objects should
+	// not stop the others from being applied.
+	Apply(ctx context.Context, u Update) error
+
+	// Serve serves clients until ctx ends, then drains in-flight work within
+	// a bound and returns after every goroutine it started has ended.
+	Serve(ctx context.Context) error
+}
+
+// MessageHandler is implemented by providers that act on control channel
+// messages other than acknowledgements, hellos and update triggers, such as
+// [InstructionSessionEnd].
+type MessageHandler interface {
+	HandleMessage(ctx context.Context, m Message) error
+}
+
+// Update is a configuration fetched from the core.
+type Update struct {
+	// Env is the same pointer for the outpost's whole life.
+	Env *Env
+	// Outpost describes the outpost object the token belongs to.
+	Outpost Info
+	// Settings is the outpost's decoded configuration.
+	Settings Settings
+	// Providers holds the items of /api/v3/outposts/<type>/, every page, in
+	// the core's JSON. Each provider decodes its own wire type.
+	Providers []json.RawMessage
+}
+
+// Env is what the outpost lends its provider.
+type Env struct {
+	// API is the client for the core, authenticated with the outpost token.
+	API *Client
+	// Logger follows the outpost's live log level. Never nil.
+	Logger *slog.Logger
+	// Registerer is where providers register their collectors. Never nil.
+	Registerer prometheus.Registerer
+	// Certificates fetches and caches certificate/key pairs by id.
+	Certificates *Certificates
+}
+
+// Info identifies an outpost and the running instance of it.
+type Info struct {
+	// PK is the outpost's primary key (a UUID).
+	PK string
+	// Name is the outpost's name; it labels metrics.
+	Name string
+	// Type is the outpost type the core reports.
+	Type string
+	// Managed is "goauthentik.io/outposts/embedded" for the embedded outpost.
+	Managed string
+	// InstanceUUID is new on every start of the process and names this
+	// replica to the core.
+	InstanceUUID string
+	// Version is this implementation's version, reported in hellos.
+	Version string
+	// BrowserURL is the core URL browsers are sent to: the
+	// AUTHENTIK_HOST_BROWSER of the config, else the outpost setting
+	// authentik_host_browser, else the core URL.
+	BrowserURL string
+}
+
+// Control channel instructions, as authentik numbers them.
+const (
+	InstructionAck              = 0
+	InstructionHello            = 1
+	InstructionTriggerUpdate    = 2
+	InstructionProviderSpecific = 3
+	InstructionSessionEnd       = 4
+)
+
+// Message is one control channel frame.
+type Message struct {
+	Instruction int            `json:"instruction"`
+	Args        map[string]any `json:"args"`
+}

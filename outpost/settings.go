@@ -1,0 +1,4 @@
+package outpost
+
+// Settings is the outpost's decoded configuration. (Being written.)
+type Settings struct{}
