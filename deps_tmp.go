@@ -22,4 +22,12 @@ import (
 	_ "go.yaml.in/yaml/v3"
 	_ "golang.org/x/crypto/bcrypt"
 	_ "golang.org/x/oauth2"
+	_ "github.com/gorilla/securecookie"
+	_ "k8s.io/api/apps/v1"
+	_ "k8s.io/api/core/v1"
+	_ "k8s.io/api/networking/v1"
+	_ "k8s.io/apimachinery/pkg/apis/meta/v1"
+	_ "sigs.k8s.io/yaml"
+	_ "github.com/compose-spec/compose-go/v2/loader"
+	_ "github.com/chromedp/chromedp"
 )
