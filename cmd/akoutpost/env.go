@@ -1,0 +1,138 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// environment is the standalone outpost's configuration, read from
+// authentik's variable names. Only this command reads the environment.
+type environment struct {
+	Host        string
+	Token       string
+	Insecure    bool
+	HostBrowser string
+	LogLevel    string
+
+	ListenHTTP    string
+	ListenHTTPS   string
+	ListenLDAP    string
+	ListenLDAPS   string
+	ListenMetrics string
+	TrustedCIDRs  []string
+
+	// SessionStore is AKOUTPOST_SESSION_STORE: where proxy sessions live.
+	SessionStore string
+}
+
+// defaultTrustedCIDRs are authentik's defaults for
+// AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS: loopback and private ranges.
+var defaultTrustedCIDRs = []string{
+	"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fe80::/10", "::1/128",
+}
+
+// readEnvironment maps the process environment to an environment. When
+// requireCore is false, AUTHENTIK_HOST and AUTHENTIK_TOKEN may be empty
+// (healthcheck and version need neither).
+func readEnvironment(getenv func(string) string, requireCore bool) (environment, error) {
+	get := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	env := environment{
+		Host:          get("AUTHENTIK_HOST", ""),
+		HostBrowser:   get("AUTHENTIK_HOST_BROWSER", ""),
+		LogLevel:      get("AUTHENTIK_LOG_LEVEL", "info"),
+		ListenHTTP:    get("AUTHENTIK_LISTEN__HTTP", "0.0.0.0:9000"),
+		ListenHTTPS:   get("AUTHENTIK_LISTEN__HTTPS", "0.0.0.0:9443"),
+		ListenLDAP:    get("AUTHENTIK_LISTEN__LDAP", "0.0.0.0:3389"),
+		ListenLDAPS:   get("AUTHENTIK_LISTEN__LDAPS", "0.0.0.0:6636"),
+		ListenMetrics: get("AUTHENTIK_LISTEN__METRICS", "0.0.0.0:9300"),
+		TrustedCIDRs:  defaultTrustedCIDRs,
+		SessionStore:  get("AKOUTPOST_SESSION_STORE", ""),
+	}
+	token, err := resolveSecret(getenv("AUTHENTIK_TOKEN"), getenv)
+	if err != nil {
+		return env, fmt.Errorf("AUTHENTIK_TOKEN: %w", err)
+	}
+	env.Token = token
+	if v := getenv("AUTHENTIK_INSECURE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return env, fmt.Errorf("AUTHENTIK_INSECURE: %q is not a boolean", v)
+		}
+		env.Insecure = b
+	}
+	if v := getenv("AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS"); v != "" {
+		env.TrustedCIDRs = nil
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.TrimSpace(c); c == "" {
+				continue
+			}
+			if _, _, err := net.ParseCIDR(c); err != nil {
+				return env, fmt.Errorf("AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS: %q is not a CIDR", c)
+			}
+			env.TrustedCIDRs = append(env.TrustedCIDRs, c)
+		}
+	}
+	for name, addr := range map[string]string{
+		"AUTHENTIK_LISTEN__HTTP": env.ListenHTTP, "AUTHENTIK_LISTEN__HTTPS": env.ListenHTTPS,
+		"AUTHENTIK_LISTEN__LDAP": env.ListenLDAP, "AUTHENTIK_LISTEN__LDAPS": env.ListenLDAPS,
+		"AUTHENTIK_LISTEN__METRICS": env.ListenMetrics,
+	} {
+		// authentik fails obscurely on "9300" (issue #9508); say what is wrong.
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return env, fmt.Errorf("%s: %q is not host:port (for example 0.0.0.0:9300)", name, addr)
+		}
+	}
+	if !requireCore {
+		return env, nil
+	}
+	if env.Host == "" {
+		return env, errors.New("environment variable `AUTHENTIK_HOST` not set")
+	}
+	if env.Token == "" {
+		return env, errors.New("environment variable `AUTHENTIK_TOKEN` not set")
+	}
+	u, err := url.Parse(env.Host)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return env, fmt.Errorf("AUTHENTIK_HOST: %q is not an http(s) URL", env.Host)
+	}
+	return env, nil
+}
+
+// resolveSecret resolves authentik's URI forms for secret values:
+// "file:///path" reads the file (surrounding whitespace trimmed) and
+// "env://NAME" reads another variable; "?fallback" is used when the source
+// is missing. Errors never contain the value.
+func resolveSecret(v string, getenv func(string) string) (string, error) {
+	switch {
+	case strings.HasPrefix(v, "file://"):
+		path, fallback, hasFallback := strings.Cut(strings.TrimPrefix(v, "file://"), "?")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			if hasFallback {
+				return fallback, nil
+			}
+			return "", fmt.Errorf("reading %s: %w", path, errors.Unwrap(err))
+		}
+		return strings.TrimSpace(string(b)), nil
+	case strings.HasPrefix(v, "env://"):
+		name, fallback, hasFallback := strings.Cut(strings.TrimPrefix(v, "env://"), "?")
+		if s := getenv(name); s != "" {
+			return s, nil
+		}
+		if hasFallback {
+			return fallback, nil
+		}
+		return "", fmt.Errorf("variable %s is not set", name)
+	}
+	return v, nil
+}

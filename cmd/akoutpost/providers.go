@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/akoutpost/akoutpost/ldap"
+	"github.com/akoutpost/akoutpost/outpost"
+	"github.com/akoutpost/akoutpost/proxy"
+	"github.com/akoutpost/akoutpost/proxy/session"
+)
+
+// standaloneProviders offers every type this binary serves. The outpost runs
+// the one whose type the core reports, so each opens its listeners only when
+// chosen: an LDAP outpost never binds :9000.
+func standaloneProviders(env environment, log *slog.Logger) []outpost.Provider {
+	return []outpost.Provider{
+		&lazyProvider{typ: "proxy", open: func(ctx context.Context) (outpost.Provider, func(), error) {
+			return openProxy(ctx, env, log)
+		}},
+		&lazyProvider{typ: "ldap", open: func(ctx context.Context) (outpost.Provider, func(), error) {
+			return openLDAP(env, log)
+		}},
+	}
+}
+
+func openProxy(ctx context.Context, env environment, log *slog.Logger) (outpost.Provider, func(), error) {
+	store, closeStore, err := openSessionStore(ctx, env.SessionStore)
+	if err != nil {
+		return nil, nil, err
+	}
+	lns, err := listenAll(env.TrustedCIDRs, env.ListenHTTP, env.ListenHTTPS)
+	if err != nil {
+		closeStore()
+		return nil, nil, err
+	}
+	p, err := proxy.New(proxy.Config{
+		Logger: log, HTTPListener: lns[0], HTTPSListener: lns[1], SessionStore: store,
+	})
+	if err != nil {
+		closeAll(lns)
+		closeStore()
+		return nil, nil, err
+	}
+	log.Info("serving proxy", "http", env.ListenHTTP, "https", env.ListenHTTPS, "sessions", storeKind(env.SessionStore))
+	return p, closeStore, nil
+}
+
+func openLDAP(env environment, log *slog.Logger) (outpost.Provider, func(), error) {
+	lns, err := listenAll(env.TrustedCIDRs, env.ListenLDAP, env.ListenLDAPS)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := ldap.New(ldap.Config{
+		Logger: log, LDAP: lns[0], LDAPS: lns[1], Token: env.Token, Version: version,
+	})
+	if err != nil {
+		closeAll(lns)
+		return nil, nil, err
+	}
+	log.Info("serving ldap", "ldap", env.ListenLDAP, "ldaps", env.ListenLDAPS)
+	return p, func() {}, nil
+}
+
+func listenAll(trusted []string, addrs ...string) ([]net.Listener, error) {
+	var lns []net.Listener
+	for _, a := range addrs {
+		ln, err := listen(a, trusted)
+		if err != nil {
+			closeAll(lns)
+			return nil, err
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+func closeAll(lns []net.Listener) {
+	for _, ln := range lns {
+		ln.Close()
+	}
+}
+
+// openSessionStore maps AKOUTPOST_SESSION_STORE to a store: "memory",
+// "file:///dir", "redis://..." (or rediss://) or "postgres://...". The
+// default is a file store under the temporary directory, like authentik's
+// standalone proxy, so sessions survive a restart of the process.
+func openSessionStore(ctx context.Context, spec string) (session.Store, func(), error) {
+	switch kind := storeKind(spec); kind {
+	case "memory":
+		return &session.Memory{}, func() {}, nil
+	case "file":
+		dir := strings.TrimPrefix(spec, "file://")
+		if dir == "" {
+			dir = filepath.Join(os.TempDir(), "akoutpost-sessions")
+		}
+		s, err := session.NewFile(dir, nil)
+		return s, func() {}, err
+	case "redis":
+		opts, err := redis.ParseURL(spec)
+		if err != nil {
+			return nil, nil, fmt.Errorf("AKOUTPOST_SESSION_STORE: %w", errors.Unwrap(err))
+		}
+		client := redis.NewClient(opts)
+		s, err := session.NewRedis(client, "", nil)
+		if err != nil {
+			client.Close()
+			return nil, nil, err
+		}
+		return s, func() { client.Close() }, nil
+	case "postgres":
+		pool, err := pgxpool.New(ctx, spec)
+		if err != nil {
+			// pgx errors can quote the connection string; say only what kind.
+			return nil, nil, errors.New("AKOUTPOST_SESSION_STORE: not a valid PostgreSQL URL")
+		}
+		s, err := session.NewPostgres(pool, "", nil)
+		if err == nil {
+			err = s.EnsureSchema(ctx)
+		}
+		if err != nil {
+			pool.Close()
+			return nil, nil, fmt.Errorf("postgres session store: %w", err)
+		}
+		return s, pool.Close, nil
+	default:
+		return nil, nil, fmt.Errorf("AKOUTPOST_SESSION_STORE: unknown store %q (memory, file://, redis://, postgres://)", kind)
+	}
+}
+
+func storeKind(spec string) string {
+	switch {
+	case spec == "", strings.HasPrefix(spec, "file://"):
+		return "file"
+	case spec == "memory":
+		return "memory"
+	case strings.HasPrefix(spec, "redis://"), strings.HasPrefix(spec, "rediss://"):
+		return "redis"
+	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
+		return "postgres"
+	}
+	scheme, _, _ := strings.Cut(spec, "://")
+	return scheme
+}
+
+// lazyProvider builds its provider, and opens its listeners, on the first
+// Apply: only then is the outpost's type known.
+type lazyProvider struct {
+	typ  string
+	open func(context.Context) (outpost.Provider, func(), error)
+
+	mu      sync.Mutex
+	p       outpost.Provider
+	release func()
+}
+
+var (
+	_ outpost.Provider       = (*lazyProvider)(nil)
+	_ outpost.MessageHandler = (*lazyProvider)(nil)
+)
+
+func (l *lazyProvider) Type() string { return l.typ }
+
+func (l *lazyProvider) provider(ctx context.Context) (outpost.Provider, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.p == nil {
+		p, release, err := l.open(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("starting the %s provider: %w", l.typ, err)
+		}
+		l.p, l.release = p, release
+	}
+	return l.p, nil
+}
+
+func (l *lazyProvider) Apply(ctx context.Context, u outpost.Update) error {
+	p, err := l.provider(ctx)
+	if err != nil {
+		return err
+	}
+	return p.Apply(ctx, u)
+}
+
+func (l *lazyProvider) Serve(ctx context.Context) error {
+	p, err := l.provider(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		l.mu.Lock()
+		l.release()
+		l.mu.Unlock()
+	}()
+	return p.Serve(ctx)
+}
+
+func (l *lazyProvider) HandleMessage(ctx context.Context, m outpost.Message) error {
+	l.mu.Lock()
+	p := l.p
+	l.mu.Unlock()
+	if h, ok := p.(outpost.MessageHandler); ok {
+		return h.HandleMessage(ctx, m)
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/akoutpost/akoutpost/outpost"
+)
+
+// run is the outpost itself: environment in, listeners opened, library
+// called, until a signal ends ctx.
+func (c command) run(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: run takes no arguments", errUsage)
+	}
+	env, err := readEnvironment(c.getenv, true)
+	if err != nil {
+		return err
+	}
+	level := new(slog.LevelVar)
+	level.Set(outpost.ParseLogLevel(env.LogLevel))
+	log := newLogger(c.stderr, level)
+	o, err := c.newOutpost(env, log, level)
+	if err != nil {
+		return err
+	}
+	log.Info("starting authentik outpost", "version", version, "core", env.Host)
+	return c.runOutpost(ctx, o)
+}
+
+// newOutpost builds a standalone outpost: its own registry with the Go and
+// process collectors (only the command registers those), the metrics
+// listener, and every provider type this binary serves, opened lazily.
+func (c command) newOutpost(env environment, log *slog.Logger, level *slog.LevelVar) (*outpost.Outpost, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metricsLn, err := listen(env.ListenMetrics, env.TrustedCIDRs)
+	if err != nil {
+		return nil, err
+	}
+	o, err := outpost.New(outpost.Config{
+		CoreURL:         env.Host,
+		Token:           env.Token,
+		Insecure:        env.Insecure,
+		BrowserURL:      env.HostBrowser,
+		Providers:       standaloneProviders(env, log),
+		Logger:          log,
+		LogLevel:        level,
+		Registerer:      reg,
+		MetricsListener: metricsLn,
+		Version:         version,
+		BuildHash:       buildHash(),
+	})
+	if err != nil {
+		metricsLn.Close()
+		return nil, err
+	}
+	return o, nil
+}
+
+// runOutpost runs o, refreshing it on every SIGUSR1 that arrives meanwhile.
+func (c command) runOutpost(ctx context.Context, o *outpost.Outpost) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.usr1:
+				o.Refresh()
+			}
+		}
+	})
+	err := o.Run(ctx)
+	cancel()
+	wg.Wait()
+	if ctx.Err() != nil && err == context.Canceled {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,218 @@
+package ldap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/akoutpost/akoutpost/outpost"
+	"github.com/akoutpost/akoutpost/outpost/flow"
+)
+
+// identity is who a connection is bound as.
+type identity struct {
+	providerPK int
+	dn         string
+	dnKey      string
+	username   string // as the core spells it (users/me)
+	userPK     int
+	canSearch  bool
+	sessionID  string // the core session, for session-end messages
+	// userVersion is the user's version (see user.version) when the bind
+	// was decided, if known; a refresh showing another forgets the bind.
+	userVersion string
+}
+
+// bindResult is a bind's answer.
+type bindResult struct {
+	code   uint16
+	msg    string // diagnostic message, safe for clients and logs
+	reason string // metric reason, a fixed vocabulary; "" on success
+	id     *identity
+}
+
+func refuse(code uint16, reason, msg string) bindResult {
+	return bindResult{code: code, reason: reason, msg: msg}
+}
+
+// coreFailure maps an error talking to the core to a result code: busy
+// when the core said so, unavailable when it did not answer or failed,
+// other for anything else (a 4xx we did not expect, a malformed answer).
+// It is never success.
+func coreFailure(err error, reason, what string) bindResult {
+	code := uint16(goldap.LDAPResultOther)
+	var fe *flow.Error
+	var ae *outpost.APIError
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		code = goldap.LDAPResultUnavailable
+	case errors.As(err, &fe):
+		switch {
+		case fe.Busy():
+			code = goldap.LDAPResultBusy
+		case fe.Unavailable():
+			code = goldap.LDAPResultUnavailable
+		}
+	case errors.As(err, &ae):
+		switch {
+		case ae.StatusCode == 429 || ae.StatusCode == 503:
+			code = goldap.LDAPResultBusy
+		case ae.StatusCode >= 500:
+			code = goldap.LDAPResultUnavailable
+		}
+	default:
+		// Transport errors from the API client (connection refused after
+		// retries) carry no status.
+		code = goldap.LDAPResultUnavailable
+	}
+	return bindResult{code: code, reason: reason, msg: what + ": the core could not answer"}
+}
+
+// checkAccess is the answer of /outposts/ldap/{pk}/check_access/.
+type checkAccess struct {
+	HasSearchPermission bool `json:"has_search_permission"`
+	Access              struct {
+		Passing  bool     `json:"passing"`
+		Messages []string `json:"messages"`
+	} `json:"access"`
+}
+
+// sessionUser is the answer of /core/users/me/.
+type sessionUser struct {
+	User struct {
+		PK       int    `json:"pk"`
+		Username string `json:"username"`
+	} `json:"user"`
+}
+
+// bindDirect authenticates username/password for provider rt through the
+// flow executor and the access check.
+func (p *Provider) bindDirect(ctx context.Context, rt *provider, dn, dnKey, username, password, remoteIP string) (bindResult, *flow.Session) {
+	exec := p.executor.Load()
+	if exec == nil {
+		return refuse(goldap.LDAPResultUnavailable, "flow_error", "the provider is not configured yet"), nil
+	}
+	res, err := exec.Run(ctx, flow.Request{
+		Flow: rt.cfg.BindFlow, Username: username, Password: password, MFA: rt.cfg.MFA, RemoteIP: remoteIP,
+		Query: url.Values{"goauthentik.io/outpost/ldap": {"true"}},
+	})
+	if err != nil {
+		return coreFailure(err, "flow_error", "running the bind flow"), nil
+	}
+	switch res.Outcome {
+	case flow.OutcomeSuccess:
+	case flow.OutcomeRejected, flow.OutcomeDenied:
+		p.logger().Debug("bind rejected by the flow", "dn", dn, "stage", res.Stage, "reason", res.Reason)
+		return refuse(goldap.LDAPResultInvalidCredentials, "invalid_credentials", "invalid credentials"), nil
+	default:
+		return refuse(goldap.LDAPResultOther, "flow_error", "the bind flow ended without a verdict"), nil
+	}
+	s := res.Session
+	// The access check and the user lookup are independent: ask both at
+	// once, since every bind waits for them (authentik asked in turn).
+	var (
+		access     checkAccess
+		me         sessionUser
+		accessErr  error
+		meErr      error
+		wg         sync.WaitGroup
+		accessPath = "/outposts/ldap/" + strconv.Itoa(rt.cfg.PK) + "/check_access/"
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		meErr = s.Get(ctx, "/core/users/me/", nil, &me)
+	}()
+	accessErr = s.Get(ctx, accessPath, url.Values{"app_slug": {rt.cfg.AppSlug}}, &access)
+	wg.Wait()
+	if accessErr != nil {
+		return coreFailure(accessErr, "access_check_fail", "checking access"), nil
+	}
+	if !access.Access.Passing {
+		return refuse(goldap.LDAPResultInsufficientAccessRights, "access_denied",
+			"access to the application is denied"), nil
+	}
+	if meErr != nil {
+		return coreFailure(meErr, "user_info_fail", "reading the user"), nil
+	}
+	if me.User.Username == "" {
+		return refuse(goldap.LDAPResultOther, "user_info_fail", "the core returned no user"), nil
+	}
+	return bindResult{code: goldap.LDAPResultSuccess, id: &identity{
+		providerPK: rt.cfg.PK, dn: dn, dnKey: dnKey, username: me.User.Username, userPK: me.User.PK,
+		canSearch: access.HasSearchPermission, sessionID: s.ID(),
+	}}, s
+}
+
+// bind decides a simple bind. It never returns success unless the core
+// said yes (or cached bind mode remembers that it did for this password).
+func (p *Provider) bind(ctx context.Context, dn, password, remoteIP string) (res bindResult) {
+	defer func() {
+		if r := recover(); r != nil {
+			// authentik answered success here (its named results were zero).
+			p.logger().Error("bind panicked", "dn", dn, "panic", fmt.Sprint(r))
+			res = refuse(goldap.LDAPResultOther, "panic", "internal error")
+		}
+	}()
+	if dn == "" {
+		if password != "" {
+			return refuse(goldap.LDAPResultUnwillingToPerform, "no_provider", "a password without a DN")
+		}
+		return refuse(goldap.LDAPResultInsufficientAccessRights, "no_provider", "anonymous binds are not allowed")
+	}
+	st := p.state.Load()
+	if st == nil {
+		return refuse(goldap.LDAPResultUnavailable, "no_provider", "the provider is not configured yet")
+	}
+	rt, dnKey := st.routeBind(dn)
+	if rt == nil {
+		return refuse(goldap.LDAPResultInvalidCredentials, "no_provider", "no LDAP provider serves this DN")
+	}
+	username, err := bindUsername(dn, rt.cfg.usersKey)
+	if err != nil {
+		return refuse(goldap.LDAPResultInvalidCredentials, "invalid_bind_dn", "bind DNs have the form cn=USER,"+rt.cfg.usersDN)
+	}
+	if password == "" {
+		// RFC 4513 5.1.2: an unauthenticated bind; never ask the core.
+		return refuse(goldap.LDAPResultUnwillingToPerform, "invalid_credentials", "unauthenticated binds are not allowed")
+	}
+	if rt.cfg.CachedBind {
+		if id, ok := rt.binds.lookup(dnKey, password); ok {
+			id.dn = dn
+			return bindResult{code: goldap.LDAPResultSuccess, id: &id}
+		}
+	}
+	res, s := p.bindDirect(ctx, rt, dn, dnKey, username, password, remoteIP)
+	if res.code == goldap.LDAPResultSuccess && rt.cfg.CachedBind && s != nil {
+		res.id.userVersion = p.userVersion(ctx, rt, res.id)
+		rt.binds.store(dnKey, password, *res.id, s.Expires())
+	}
+	return res
+}
+
+// userVersion finds the version of the bound user, from the cached
+// directory or else from the core, so a later refresh can tell whether the
+// user changed. Empty when unknown (the bind is then forgotten at the next
+// refresh that sees the user changed at all).
+func (p *Provider) userVersion(ctx context.Context, rt *provider, id *identity) string {
+	if snap := rt.snap.Load(); snap != nil {
+		if u := snap.users[id.userPK]; u != nil {
+			return u.version()
+		}
+	}
+	users, err := p.lent().dir.listUsers(ctx, url.Values{"username": {id.username}})
+	if err != nil {
+		return ""
+	}
+	for _, u := range users {
+		if u.PK == id.userPK {
+			return u.version()
+		}
+	}
+	return ""
+}

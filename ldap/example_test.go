@@ -1,0 +1,82 @@
+package ldap_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/akoutpost/akoutpost/ldap"
+	"github.com/akoutpost/akoutpost/outpost"
+	"github.com/akoutpost/akoutpost/outpost/outposttest"
+)
+
+// An LDAP outpost against the test core's demo: alice binds through the
+// default authentication flow and looks bob up.
+func Example() {
+	core, err := outposttest.NewServer(outposttest.DemoBlueprint)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer core.Close()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	provider, err := ldap.New(ldap.Config{LDAP: ln, Token: core.Token("demo-ldap")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	o, err := outpost.New(outpost.Config{CoreURL: core.URL(), Token: core.Token("demo-ldap"),
+		Providers: []outpost.Provider{provider}, Registerer: prometheus.NewRegistry(),
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	// Bind as alice once the outpost has its configuration.
+	var c *goldap.Conn
+	for range 100 {
+		if c, err = goldap.DialURL("ldap://" + ln.Addr().String()); err == nil {
+			if err = c.Bind("cn=alice,ou=users,dc=ldap,dc=goauthentik,dc=io", "alice-password"); err == nil {
+				break
+			}
+			c.Close()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+
+	res, err := c.Search(goldap.NewSearchRequest("dc=ldap,dc=goauthentik,dc=io", goldap.ScopeWholeSubtree,
+		goldap.NeverDerefAliases, 0, 0, false, "(&(objectClass=user)(cn=bob))", []string{"mail", "memberOf"}, nil))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, e := range res.Entries {
+		fmt.Println(e.DN)
+		fmt.Println(e.GetAttributeValue("mail"))
+		fmt.Println(e.GetAttributeValues("memberOf"))
+	}
+	// Output:
+	// cn=bob,ou=users,dc=ldap,dc=goauthentik,dc=io
+	// bob@example.com
+	// [cn=demo-users,ou=groups,dc=ldap,dc=goauthentik,dc=io]
+}

@@ -1,0 +1,271 @@
+package ldap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/akoutpost/akoutpost/metrics"
+	"github.com/akoutpost/akoutpost/outpost"
+	"github.com/akoutpost/akoutpost/outpost/flow"
+)
+
+// Config configures a [Provider]. The zero value of every field but the
+// listeners works; with neither listener the provider serves nothing.
+type Config struct {
+	// Logger receives the provider's records; nil uses the outpost's
+	// logger from the first Apply.
+	Logger *slog.Logger
+	// LDAP is the plain listener (AUTHENTIK_LISTEN__LDAP, 3389), on which
+	// clients may upgrade with StartTLS. Nil: not served.
+	LDAP net.Listener
+	// LDAPS is the listener on which every connection starts with TLS
+	// (AUTHENTIK_LISTEN__LDAPS, 6636). Nil: not served. The provider wraps
+	// it in TLS itself; pass a plain listener.
+	LDAPS net.Listener
+	// Token is the outpost token, sent to the flow executor in the
+	// X-authentik-outpost-token header so the core lets the outpost pass
+	// the client's address. Empty: taken from the API client when it
+	// offers a Token method, else not sent.
+	Token string
+	// Version is reported as the root DSE's vendorVersion.
+	Version string
+	// CachedBindTTL bounds how long cached bind mode remembers a
+	// successful bind (default 5 minutes); the session's own expiry bounds
+	// it further.
+	CachedBindTTL time.Duration
+	// DrainTimeout bounds how long Serve waits for operations in flight
+	// once its context ends (default 10 s).
+	DrainTimeout time.Duration
+	// Now is the clock; nil uses time.Now.
+	Now func() time.Time
+}
+
+// Provider serves the LDAP providers of an outpost. Create it with [New].
+type Provider struct {
+	cfg Config
+	log *slog.Logger
+
+	state    atomic.Pointer[state]
+	executor atomic.Pointer[flow.Executor]
+
+	envMu     sync.Mutex // serialises setEnv
+	env       atomic.Pointer[lent]
+	refreshMu sync.Mutex // one directory refresh at a time
+
+	tls    tlsState
+	conns  connRegistry
+	served atomic.Bool
+}
+
+var (
+	_ outpost.Provider       = (*Provider)(nil)
+	_ outpost.MessageHandler = (*Provider)(nil)
+)
+
+// New validates cfg and returns a provider. It does no I/O.
+func New(cfg Config) (*Provider, error) {
+	if cfg.CachedBindTTL < 0 || cfg.DrainTimeout < 0 {
+		return nil, errors.New("ldap: CachedBindTTL and DrainTimeout must not be negative")
+	}
+	if cfg.CachedBindTTL == 0 {
+		cfg.CachedBindTTL = 5 * time.Minute
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Version == "" {
+		cfg.Version = "devel"
+	}
+	p := &Provider{cfg: cfg, log: cfg.Logger}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.conns.init()
+	return p, nil
+}
+
+// Type returns "ldap".
+func (p *Provider) Type() string { return "ldap" }
+
+// lent is what the outpost lends on the first Apply. It is read through
+// an atomic pointer because an embedding host may start Serve before the
+// first Apply.
+type lent struct {
+	env     *outpost.Env
+	log     *slog.Logger
+	dir     directory
+	metrics *metrics.LDAP
+}
+
+// lent returns what the first Apply brought, or nil before it.
+func (p *Provider) lent() *lent { return p.env.Load() }
+
+// logger is the configured logger, else the outpost's, else a discarding
+// one.
+func (p *Provider) logger() *slog.Logger {
+	if l := p.env.Load(); l != nil {
+		return l.log
+	}
+	return p.log
+}
+
+// state is one applied configuration.
+type state struct {
+	// providers, the longest base DN first, so routing picks the most
+	// specific one.
+	providers   []*provider
+	outpostName string
+	naming      []string
+}
+
+// provider is one LDAP provider object and what lives as long as its
+// configuration: the cached directory and the cached binds.
+type provider struct {
+	cfg   *providerConfig
+	snap  atomic.Pointer[snapshot]
+	binds *bindCache
+	cert  atomic.Pointer[tls.Certificate]
+}
+
+// route returns the provider whose base DN is key or an ancestor of it.
+func (s *state) route(key string) *provider {
+	for _, rt := range s.providers {
+		if under(key, rt.cfg.baseKey) {
+			return rt
+		}
+	}
+	return nil
+}
+
+// routeBind routes a bind DN and returns its key.
+func (s *state) routeBind(dn string) (*provider, string) {
+	key, err := keyOf(dn)
+	if err != nil {
+		return nil, ""
+	}
+	return s.route(key), key
+}
+
+func (s *state) byPK(pk int) *provider {
+	for _, rt := range s.providers {
+		if rt.cfg.PK == pk {
+			return rt
+		}
+	}
+	return nil
+}
+
+// Apply installs the LDAP provider objects of an update. Objects that do
+// not decode are skipped (and reported in the error) without stopping the
+// others. In cached search mode the directory is fetched before Apply
+// returns; a failed fetch keeps the last good directory.
+func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
+	if err := p.setEnv(u); err != nil {
+		return err
+	}
+	old := p.state.Load()
+	var errs []error
+	next := &state{outpostName: u.Outpost.Name}
+	for _, raw := range u.Providers {
+		cfg, err := decodeProvider(raw)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		next.providers = append(next.providers, p.runtimeFor(old, cfg))
+		next.naming = append(next.naming, strings.ToLower(cfg.BaseDN))
+	}
+	if len(next.providers) == 0 && len(errs) > 0 {
+		return fmt.Errorf("ldap: no usable provider: %w", errors.Join(errs...))
+	}
+	slices.SortStableFunc(next.providers, func(a, b *provider) int {
+		return len(b.cfg.baseKey) - len(a.cfg.baseKey)
+	})
+	p.loadCertificates(ctx, next)
+	p.state.Store(next)
+	p.refresh(ctx, next)
+	return errors.Join(errs...)
+}
+
+// runtimeFor reuses the state of an unchanged provider object, keeping
+// its directory and cached binds; a changed object starts afresh.
+func (p *Provider) runtimeFor(old *state, cfg *providerConfig) *provider {
+	if old != nil {
+		if rt := old.byPK(cfg.PK); rt != nil && *rt.cfg == *cfg {
+			return rt
+		}
+	}
+	return &provider{cfg: cfg, binds: newBindCache(p.cfg.CachedBindTTL, p.cfg.Now)}
+}
+
+// setEnv takes what the outpost lends on the first Apply.
+func (p *Provider) setEnv(u outpost.Update) error {
+	p.envMu.Lock()
+	defer p.envMu.Unlock()
+	if p.env.Load() != nil {
+		return nil
+	}
+	if u.Env == nil || u.Env.API == nil {
+		return errors.New("ldap: the update carries no API client")
+	}
+	log := p.log
+	if p.cfg.Logger == nil && u.Env.Logger != nil {
+		log = u.Env.Logger.With("provider", "ldap")
+	}
+	m, err := metrics.NewLDAP(u.Env.Registerer)
+	if err != nil {
+		return fmt.Errorf("ldap: %w", err)
+	}
+	fm, err := metrics.NewFlow(u.Env.Registerer)
+	if err != nil {
+		return fmt.Errorf("ldap: %w", err)
+	}
+	token := p.cfg.Token
+	if t, ok := any(u.Env.API).(interface{ Token() string }); ok && token == "" {
+		token = t.Token()
+	}
+	exec, err := flow.New(flow.Config{
+		BaseURL: u.Env.API.BaseURL(), Transport: u.Env.API.Transport(), Token: token,
+		UserAgent: u.Env.API.UserAgent(), Logger: log, Metrics: fm,
+	})
+	if err != nil {
+		return fmt.Errorf("ldap: %w", err)
+	}
+	p.executor.Store(exec)
+	p.env.Store(&lent{env: u.Env, log: log, dir: apiDirectory{api: u.Env.API}, metrics: m})
+	return nil
+}
+
+// HandleMessage acts on session-end messages: the binds of that session
+// are forgotten and its connections closed, so a user logged out in
+// authentik is logged out of LDAP too.
+func (p *Provider) HandleMessage(ctx context.Context, m outpost.Message) error {
+	if m.Instruction != outpost.InstructionSessionEnd {
+		return nil
+	}
+	id, _ := m.Args["session_id"].(string)
+	if id == "" {
+		return errors.New("ldap: session end without session_id")
+	}
+	if st := p.state.Load(); st != nil {
+		for _, rt := range st.providers {
+			rt.binds.forgetWhere(func(i *identity, _ time.Time) bool { return i.sessionID == id })
+		}
+	}
+	if n := p.conns.closeSession(id); n > 0 {
+		p.logger().Info("closed LDAP connections of an ended session", "connections", n)
+	}
+	return nil
+}

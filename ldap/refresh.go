@@ -1,0 +1,71 @@
+package ldap
+
+import (
+	"context"
+	"net/url"
+	"time"
+)
+
+// refreshSkew allows for the core's clock running behind ours when asking
+// which users changed since a bind was cached.
+const refreshSkew = time.Minute
+
+// refresh fetches the whole directory for the providers in cached search
+// mode and swaps their snapshots atomically; a failed fetch keeps the last
+// good snapshots. It then forgets cached binds of users that changed.
+func (p *Provider) refresh(ctx context.Context, st *state) {
+	p.refreshMu.Lock()
+	defer p.refreshMu.Unlock()
+	var cached, direct []*provider
+	for _, rt := range st.providers {
+		if rt.cfg.CachedSearch {
+			cached = append(cached, rt)
+		} else if rt.cfg.CachedBind {
+			direct = append(direct, rt)
+		}
+	}
+	if len(cached) > 0 {
+		start := time.Now()
+		users, groups, err := fetch(ctx, p.lent().dir, url.Values{}, url.Values{})
+		if err != nil {
+			p.logger().Warn("refreshing the LDAP directory failed; serving the last good one", "error", err)
+		} else {
+			for _, rt := range cached {
+				snap := buildSnapshot(rt.cfg, users, groups, p.cfg.Version, true)
+				rt.snap.Store(snap)
+				rt.binds.forgetWhere(func(id *identity, _ time.Time) bool {
+					u := snap.users[id.userPK]
+					return u == nil || u.version() != id.userVersion
+				})
+			}
+			p.logger().Debug("refreshed the LDAP directory", "users", len(users), "groups", len(groups),
+				"took", time.Since(start))
+		}
+	}
+	for _, rt := range direct {
+		p.forgetChangedUsers(ctx, rt)
+	}
+}
+
+// forgetChangedUsers is the direct-search-mode way to notice a changed
+// user: ask the core which users changed since the oldest cached bind.
+func (p *Provider) forgetChangedUsers(ctx context.Context, rt *provider) {
+	oldest, ok := rt.binds.oldest()
+	if !ok {
+		return
+	}
+	since := oldest.Add(-refreshSkew).UTC().Format(time.RFC3339)
+	users, err := p.lent().dir.listUsers(ctx, url.Values{"last_updated__gt": {since}})
+	if err != nil {
+		p.logger().Warn("checking cached binds for changed users failed", "error", err)
+		return
+	}
+	changed := make(map[int]string, len(users))
+	for _, u := range users {
+		changed[u.PK] = u.version()
+	}
+	rt.binds.forgetWhere(func(id *identity, _ time.Time) bool {
+		v, ok := changed[id.userPK]
+		return ok && (id.userVersion == "" || v != id.userVersion)
+	})
+}

@@ -1,0 +1,142 @@
+package ldap
+
+import (
+	"strings"
+)
+
+// Search scopes, as RFC 4511 numbers them.
+const (
+	scopeBase     = 0
+	scopeOne      = 1
+	scopeSubtree  = 2
+	scopeChildren = 3 // draft-sermersheim-ldap-subordinate-scope, sent by some clients
+)
+
+// query is a search against one provider's entries.
+type query struct {
+	baseKey string
+	scope   int
+	filter  *filter
+}
+
+// inScope reports whether an entry key lies in the query's scope.
+func (q *query) inScope(key string) bool {
+	switch q.scope {
+	case scopeBase:
+		return key == q.baseKey
+	case scopeOne:
+		return key != q.baseKey && parentKey(key) == q.baseKey
+	case scopeChildren:
+		return key != q.baseKey && under(key, q.baseKey)
+	}
+	return under(key, q.baseKey)
+}
+
+// exists reports whether the base object of q is in s.
+func (s *snapshot) exists(key string) bool {
+	_, ok := s.byKey[key]
+	return ok
+}
+
+// run calls emit for every entry of s matching q, in a stable order, until
+// emit returns false.
+func (s *snapshot) run(q *query, emit func(*entry) bool) {
+	if q.scope == scopeBase {
+		if i, ok := s.byKey[q.baseKey]; ok && q.filter.matches(s.entries[i]) {
+			emit(s.entries[i])
+		}
+		return
+	}
+	if list, ok := s.candidates(q.filter); ok {
+		for _, i := range list {
+			e := s.entries[i]
+			if q.inScope(e.Key) && q.filter.matches(e) && !emit(e) {
+				return
+			}
+		}
+		return
+	}
+	for _, e := range s.entries {
+		if q.inScope(e.Key) && q.filter.matches(e) && !emit(e) {
+			return
+		}
+	}
+}
+
+// selector picks the attributes a search returns (RFC 4511 4.5.1.8):
+// none listed or "*" selects user attributes, "+" operational ones, "1.1"
+// alone none, and names select themselves case-insensitively. Like
+// authentik, comma-separated names in one string are split.
+type selector struct {
+	all, allOperational bool
+	names               map[string]bool
+	typesOnly           bool
+}
+
+func newSelector(attrs []string, typesOnly bool) *selector {
+	s := &selector{names: map[string]bool{}, typesOnly: typesOnly}
+	listed := false
+	for _, a := range attrs {
+		for _, part := range strings.Split(a, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			listed = true
+			switch part {
+			case "*":
+				s.all = true
+			case "+":
+				s.allOperational = true
+			case "1.1":
+			default:
+				s.names[strings.ToLower(part)] = true
+			}
+		}
+	}
+	if !listed {
+		s.all = true
+	}
+	return s
+}
+
+// apply returns e's selected attributes. The result shares value slices
+// with e: callers must not modify them.
+func (s *selector) apply(e *entry) []attribute {
+	out := make([]attribute, 0, len(e.Attributes))
+	for _, a := range e.Attributes {
+		sel := s.names[strings.ToLower(a.Name)] ||
+			s.all && (!a.Operational || e.meta) ||
+			s.allOperational && (a.Operational || e.meta)
+		if !sel {
+			continue
+		}
+		if s.typesOnly {
+			a.Values = nil
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// restrictedView is the directory as a user without the "search full
+// directory" permission sees it (authentik's rule): the base and container
+// entries, the user's own entry and virtual group, and the groups the user
+// is a direct member of, each listing only the user as member and hiding
+// its parents and children.
+func restrictedView(p *providerConfig, u *user, version string) *snapshot {
+	groups := make([]group, 0, len(u.Groups))
+	for _, g := range u.Groups {
+		groups = append(groups, group{
+			PK: g.PK, NumPK: g.NumPK, Name: g.Name, Superuser: g.Superuser, Attributes: g.Attributes,
+			Members: []memberRef{{PK: u.PK, Username: u.Username}},
+		})
+	}
+	return buildSnapshot(p, []user{*u}, groups, version, false)
+}
+
+// emptyView holds only the base and container entries, for a bound user
+// the directory does not (yet) know.
+func emptyView(p *providerConfig, version string) *snapshot {
+	return buildSnapshot(p, nil, nil, version, false)
+}

@@ -1,0 +1,221 @@
+package ldap
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"strconv"
+	"strings"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/akoutpost/akoutpost/ldap/ldapserver"
+)
+
+// Limits of paged searches per connection.
+const (
+	maxCursorsPerConn = 8
+	// maxPagedEntries bounds what one paged search holds (pointers into a
+	// snapshot, so about 8 bytes each).
+	maxPagedEntries = 1 << 20
+)
+
+// searchOutcome is a search's result plus its metric labels.
+type searchOutcome struct {
+	ldapserver.Result
+	app, reason string
+}
+
+func searchFail(code uint16, reason, app, msg string) searchOutcome {
+	return searchOutcome{Result: ldapserver.Result{Code: code, Message: msg}, app: app, reason: reason}
+}
+
+// search answers one search request of a connection.
+func (p *Provider) search(ctx context.Context, cs *connState, req *ldapserver.SearchRequest, w ldapserver.SearchWriter) searchOutcome {
+	f, err := filterFromPacket(req.Filter)
+	if err != nil {
+		return searchFail(goldap.LDAPResultProtocolError, "filter_parse_fail", "", "invalid filter: "+err.Error())
+	}
+	baseKey, err := keyOf(req.BaseDN)
+	if err != nil {
+		return searchFail(goldap.LDAPResultInvalidDNSyntax, "invalid_base_dn", "", "invalid base DN")
+	}
+	sel := newSelector(req.Attributes, req.TypesOnly)
+	st := p.state.Load()
+	if st == nil {
+		return searchFail(goldap.LDAPResultUnavailable, "no_provider", "", "the provider is not configured yet")
+	}
+	// The root DSE and the schema are public metadata, served to anonymous
+	// clients too (authentik served anonymous clients an empty root DSE).
+	switch {
+	case baseKey == "":
+		if req.Scope == scopeBase {
+			if e := rootDSE(st.naming, p.cfg.Version); f.matches(e) {
+				writeEntry(w, e, sel)
+			}
+		}
+		return searchOutcome{}
+	case baseKey == "cn=subschema":
+		if e := subschemaEntry(); req.Scope != scopeOne && req.Scope != scopeChildren && f.matches(e) {
+			writeEntry(w, e, sel)
+		}
+		return searchOutcome{}
+	}
+	rt := st.route(baseKey)
+	if rt == nil {
+		return searchFail(goldap.LDAPResultNoSuchObject, "no_provider", "", "no LDAP provider serves this base DN")
+	}
+	app := rt.cfg.AppSlug
+	id := cs.identity()
+	switch {
+	case id == nil:
+		return searchFail(goldap.LDAPResultInsufficientAccessRights, "empty_bind_dn", app, "bind first")
+	case id.providerPK != rt.cfg.PK:
+		return searchFail(goldap.LDAPResultInsufficientAccessRights, "invalid_bind_dn", app,
+			"the bound user belongs to another base DN")
+	}
+	view, err := p.view(ctx, rt, id, f)
+	if err != nil {
+		p.logger().Warn("LDAP search could not read the directory", "dn", id.dn, "error", err)
+		r := coreFailure(err, "", "reading the directory")
+		return searchFail(r.code, "directory_fail", app, r.msg)
+	}
+	if !view.exists(baseKey) {
+		res := searchFail(goldap.LDAPResultNoSuchObject, "no_such_object", app, "no such entry")
+		res.MatchedDN = view.matched(baseKey)
+		return res
+	}
+	q := &query{baseKey: baseKey, scope: req.Scope, filter: f}
+	if req.Paging != nil {
+		return p.pagedSearch(cs, req, view, q, sel, w, app)
+	}
+	view.run(q, func(e *entry) bool { return writeEntry(w, e, sel) == nil })
+	return searchOutcome{app: app}
+}
+
+// writeEntry sends e with the selected attributes.
+func writeEntry(w ldapserver.SearchWriter, e *entry, sel *selector) error {
+	attrs := sel.apply(e)
+	out := &ldapserver.Entry{DN: e.DN, Attributes: make([]ldapserver.Attribute, len(attrs))}
+	for i, a := range attrs {
+		out.Attributes[i] = ldapserver.Attribute{Type: a.Name, Values: a.Values}
+	}
+	return w.WriteEntry(out)
+}
+
+// matched returns the DN of the nearest existing ancestor of key.
+func (s *snapshot) matched(key string) string {
+	for k := parentKey(key); k != ""; k = parentKey(k) {
+		if i, ok := s.byKey[k]; ok {
+			return s.entries[i].DN
+		}
+	}
+	return ""
+}
+
+// view returns the entries the identity may search: the whole directory
+// for users with the search permission, their own corner otherwise.
+func (p *Provider) view(ctx context.Context, rt *provider, id *identity, f *filter) (*snapshot, error) {
+	snap := rt.snap.Load()
+	if id.canSearch {
+		if snap != nil {
+			return snap, nil
+		}
+		// Direct mode, or cached mode before the first good refresh.
+		uq, gq := pushdown(rt.cfg, f)
+		users, groups, err := fetch(ctx, p.lent().dir, uq, gq)
+		if err != nil {
+			return nil, err
+		}
+		return buildSnapshot(rt.cfg, users, groups, p.cfg.Version, false), nil
+	}
+	if snap != nil {
+		if u := snap.users[id.userPK]; u != nil {
+			return restrictedView(rt.cfg, u, p.cfg.Version), nil
+		}
+	}
+	users, err := p.lent().dir.listUsers(ctx, url.Values{"username": {id.username}})
+	if err != nil {
+		return nil, err
+	}
+	for i := range users {
+		if users[i].PK == id.userPK {
+			return restrictedView(rt.cfg, &users[i], p.cfg.Version), nil
+		}
+	}
+	return emptyView(rt.cfg, p.cfg.Version), nil
+}
+
+// pageCursor is a paged search in progress: the matching entries, found
+// once on the first page, and how far the client has read.
+type pageCursor struct {
+	request string // the search the cookie belongs to
+	entries []*entry
+	pos     int
+}
+
+// pagedSearch serves one page of an RFC 2696 paged search.
+func (p *Provider) pagedSearch(cs *connState, req *ldapserver.SearchRequest, view *snapshot, q *query,
+	sel *selector, w ldapserver.SearchWriter, app string) searchOutcome {
+	size := int(req.Paging.PagingSize)
+	cookie := string(req.Paging.Cookie)
+	fingerprint := strings.Join([]string{req.BaseDN, strconv.Itoa(req.Scope), req.FilterString,
+		strings.Join(req.Attributes, ",")}, "\x00")
+	var cur *pageCursor
+	if cookie != "" {
+		cur = cs.takeCursor(cookie)
+		if cur == nil || cur.request != fingerprint {
+			return searchFail(goldap.LDAPResultUnwillingToPerform, "invalid_cookie", app,
+				"unknown or expired paged-results cookie")
+		}
+		if size == 0 {
+			// The client abandons the paged search.
+			return pagedDone(app, "")
+		}
+	} else {
+		cur = &pageCursor{request: fingerprint}
+		truncated := false
+		view.run(q, func(e *entry) bool {
+			if len(cur.entries) >= maxPagedEntries {
+				truncated = true
+				return false
+			}
+			cur.entries = append(cur.entries, e)
+			return true
+		})
+		if truncated {
+			return searchFail(goldap.LDAPResultAdminLimitExceeded, "too_many_entries", app,
+				"the result is too large to page")
+		}
+		if size == 0 {
+			return pagedDone(app, "")
+		}
+	}
+	end := min(cur.pos+size, len(cur.entries))
+	for ; cur.pos < end; cur.pos++ {
+		if err := writeEntry(w, cur.entries[cur.pos], sel); err != nil {
+			// Size limit reached (the layer answers sizeLimitExceeded) or
+			// the operation ended; the cursor is dropped either way.
+			return searchOutcome{app: app}
+		}
+	}
+	if cur.pos >= len(cur.entries) {
+		return pagedDone(app, "")
+	}
+	next := newCookie()
+	cs.putCursor(next, cur)
+	return pagedDone(app, next)
+}
+
+func pagedDone(app, cookie string) searchOutcome {
+	return searchOutcome{app: app, Result: ldapserver.Result{
+		Controls: []goldap.Control{ldapserver.PagingResult([]byte(cookie))},
+	}}
+}
+
+func newCookie() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

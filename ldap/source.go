@@ -1,0 +1,194 @@
+package ldap
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/akoutpost/akoutpost/outpost"
+)
+
+// directory lists users and groups from the core. The API implementation
+// is apiDirectory; tests may substitute their own.
+type directory interface {
+	listUsers(ctx context.Context, q url.Values) ([]user, error)
+	listGroups(ctx context.Context, q url.Values) ([]group, error)
+}
+
+// apiDirectory reads /core/users/ and /core/groups/ with the outpost token.
+type apiDirectory struct{ api *outpost.Client }
+
+func (d apiDirectory) listUsers(ctx context.Context, q url.Values) ([]user, error) {
+	q = withParams(q, "include_groups", "true")
+	var out []user
+	err := d.api.List(ctx, "/core/users/", q, func(raw json.RawMessage) error {
+		u, err := decodeUser(raw)
+		if err != nil {
+			return err
+		}
+		out = append(out, u)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing users: %w", err)
+	}
+	return out, nil
+}
+
+func (d apiDirectory) listGroups(ctx context.Context, q url.Values) ([]group, error) {
+	q = withParams(q, "include_users", "true", "include_children", "true", "include_parents", "true")
+	var out []group
+	err := d.api.List(ctx, "/core/groups/", q, func(raw json.RawMessage) error {
+		g, err := decodeGroup(raw)
+		if err != nil {
+			return err
+		}
+		out = append(out, g)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing groups: %w", err)
+	}
+	return out, nil
+}
+
+func withParams(q url.Values, kv ...string) url.Values {
+	out := url.Values{}
+	for k, v := range q {
+		out[k] = append([]string(nil), v...)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out.Set(kv[i], kv[i+1])
+	}
+	return out
+}
+
+// fetch lists users and groups concurrently. A nil query skips that list.
+func fetch(ctx context.Context, d directory, uq, gq url.Values) ([]user, []group, error) {
+	var (
+		wg     sync.WaitGroup
+		users  []user
+		groups []group
+		uerr   error
+		gerr   error
+	)
+	if uq != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			users, uerr = d.listUsers(ctx, uq)
+		}()
+	}
+	if gq != nil {
+		groups, gerr = d.listGroups(ctx, gq)
+	}
+	wg.Wait()
+	if uerr != nil {
+		return nil, nil, uerr
+	}
+	if gerr != nil {
+		return nil, nil, gerr
+	}
+	return users, groups, nil
+}
+
+// pushdown decides which lists a direct-mode search needs and which API
+// filters narrow them. Only equality items at the top level or inside a
+// top-level AND are pushed; the full filter is still evaluated on what
+// comes back, so pushing is only ever an optimisation. The API's filters
+// are exact-match (case-sensitive), as in authentik's outpost: (cn=Alice)
+// does not find "alice" in direct mode.
+func pushdown(p *providerConfig, f *filter) (uq, gq url.Values) {
+	users, groups := needs(f)
+	if users {
+		uq = url.Values{}
+	}
+	if groups {
+		gq = url.Values{}
+	}
+	items := []*filter{f}
+	if f.Op == opAnd {
+		items = f.Children
+	}
+	for _, it := range items {
+		if it.Op != opEqual {
+			continue
+		}
+		switch strings.ToLower(it.Attr) {
+		case "cn":
+			// A user's cn, and its virtual group's, is the username.
+			// Groups have no name filter in the API.
+			if uq != nil {
+				uq.Set("username", it.Value)
+			}
+		case "mail":
+			if uq != nil {
+				uq.Set("email", it.Value)
+			}
+		case "memberof":
+			// Users in a group, by the group's name from its DN. A DN
+			// that is not a group of this provider is left to the filter.
+			if uq != nil {
+				if name, ok := rdnUnder(it.Value, p.groupsKey); ok {
+					uq.Set("groups_by_name", name)
+				}
+			}
+		case "member":
+			// Groups with a user as member, and that user's virtual group.
+			if name, ok := rdnUnder(it.Value, p.usersKey); ok {
+				if gq != nil {
+					gq.Set("members_by_username", name)
+				}
+				if uq != nil {
+					uq.Set("username", name)
+				}
+			}
+		}
+	}
+	return uq, gq
+}
+
+// rdnUnder returns NAME when dn is cn=NAME,<container>.
+func rdnUnder(dn, containerKey string) (string, bool) {
+	name, err := bindUsername(dn, containerKey)
+	return name, err == nil
+}
+
+// needs reports whether a filter can match users (and their virtual
+// groups) and groups, from objectClass equalities; anything else may match
+// both. AND needs what every child allows, OR what any child does.
+func needs(f *filter) (users, groups bool) {
+	switch f.Op {
+	case opEqual:
+		if strings.EqualFold(f.Attr, "objectClass") {
+			v := strings.ToLower(f.Value)
+			return containsFold(userClasses, v) || containsFold(vgroupClasses, v), containsFold(groupClasses, v)
+		}
+	case opAnd:
+		users, groups = true, true
+		for _, c := range f.Children {
+			u, g := needs(c)
+			users, groups = users && u, groups && g
+		}
+		return users, groups
+	case opOr:
+		for _, c := range f.Children {
+			u, g := needs(c)
+			users, groups = users || u, groups || g
+		}
+		return users, groups
+	}
+	return true, true
+}
+
+func containsFold(list []string, v string) bool {
+	for _, s := range list {
+		if strings.EqualFold(s, v) {
+			return true
+		}
+	}
+	return false
+}

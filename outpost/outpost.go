@@ -1,0 +1,485 @@
+package outpost
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/akoutpost/akoutpost/metrics"
+)
+
+// EmbeddedManaged is the "managed" value of authentik's embedded outpost.
+const EmbeddedManaged = "goauthentik.io/outposts/embedded"
+
+// ErrNoOutpost reports that the core lists no outpost for the token: the
+// token belongs to something else, or the outpost was deleted.
+var ErrNoOutpost = errors.New("the core lists no outpost for this token; check that AUTHENTIK_TOKEN is an outpost's token")
+
+// ErrUnsupportedType reports an outpost type none of the configured
+// providers serves.
+var ErrUnsupportedType = errors.New("no provider for the outpost's type")
+
+// Config configures an [Outpost]. CoreURL, Token and Providers are
+// required; every other zero value is usable.
+type Config struct {
+	// CoreURL is the core's URL (AUTHENTIK_HOST). Its path is a prefix
+	// (https://h/sub/ puts the API at /sub/api/v3/) and its query parameters
+	// are added to the websocket URL, as authentik does.
+	CoreURL string
+	// Token is the outpost's token (AUTHENTIK_TOKEN). It never appears in
+	// logs or errors.
+	Token string
+	// Insecure skips TLS verification of the core, for the API and the
+	// websocket (AUTHENTIK_INSECURE).
+	Insecure bool
+	// BrowserURL is the core URL for browser redirects
+	// (AUTHENTIK_HOST_BROWSER). Empty: the outpost setting
+	// authentik_host_browser, else CoreURL.
+	BrowserURL string
+
+	// Providers are the outpost types this outpost can serve; it runs the
+	// one whose Type equals the type the core reports. Types must be
+	// distinct.
+	Providers []Provider
+
+	// Logger receives the outpost's logs; nil discards. Its records pass
+	// through a level that follows the outpost's log_level setting.
+	Logger *slog.Logger
+	// LogLevel, when set, is the LevelVar of Logger's handler: the outpost
+	// stores the log_level setting in it, so log_level can also raise the
+	// verbosity. Nil: log_level can only hide records Logger would print.
+	// Neither applies to the embedded outpost (managed), whose host owns
+	// the level.
+	LogLevel *slog.LevelVar
+
+	// Registerer receives the outpost's and its provider's collectors. Nil
+	// means a private registry, served by MetricsListener and returned by
+	// Gatherer.
+	Registerer prometheus.Registerer
+	// Gatherer is what MetricsListener serves when Registerer is set and
+	// is not itself a Gatherer.
+	Gatherer prometheus.Gatherer
+	// MetricsListener, when set, serves /metrics and the ping endpoint
+	// (metrics.Handler) for as long as Run runs. Run closes it.
+	MetricsListener net.Listener
+
+	// HTTPClient is the base client for the core's API; nil means a pooled
+	// client that honours HTTP_PROXY.
+	HTTPClient *http.Client
+
+	// UpdateJitter bounds the random delay before a refresh that the core
+	// triggered, so replicas do not refresh in lock step. Zero means 1 s;
+	// negative means none.
+	UpdateJitter time.Duration
+
+	// Version and BuildHash are reported in the User-Agent, the hello and
+	// the authentik_outpost_info metric. Version defaults to "devel".
+	Version, BuildHash string
+	// InstanceUUID names this replica to the core; empty means a random
+	// UUID per New, as authentik makes one per process start.
+	InstanceUUID string
+}
+
+// Outpost connects to the core, keeps its provider's configuration current
+// and tells the core it is alive. Create it with [New] and call [Outpost.Run].
+type Outpost struct {
+	cfg       Config
+	coreURL   *url.URL
+	log       *slog.Logger
+	level     *slog.LevelVar
+	reg       prometheus.Registerer
+	gatherer  prometheus.Gatherer
+	metrics   *metrics.Outpost
+	api       *Client
+	env       *Env
+	providers map[string]Provider
+	instance  string
+	jitter    time.Duration
+
+	running   atomic.Bool
+	connected atomic.Bool
+
+	// refreshNow asks for an immediate refresh (Refresh, SIGUSR1);
+	// refreshSoon for one after the update jitter (core trigger,
+	// reconnect). Both hold at most one pending request, which coalesces
+	// triggers that arrive while a refresh runs.
+	refreshNow  chan struct{}
+	refreshSoon chan struct{}
+
+	mu      sync.Mutex // guards current
+	current *state
+}
+
+// state is what the last successful refresh learned.
+type state struct {
+	info     Info
+	settings Settings
+	interval time.Duration
+}
+
+// New validates cfg and builds an outpost. It does no I/O.
+func New(cfg Config) (*Outpost, error) {
+	u, err := url.Parse(cfg.CoreURL)
+	if err != nil {
+		return nil, fmt.Errorf("outpost: core URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("outpost: core URL %q must be an absolute http or https URL", u.Redacted())
+	}
+	if cfg.Token == "" {
+		return nil, errors.New("outpost: the token is empty")
+	}
+	if len(cfg.Providers) == 0 {
+		return nil, errors.New("outpost: no providers configured")
+	}
+	providers := make(map[string]Provider, len(cfg.Providers))
+	for i, p := range cfg.Providers {
+		if p == nil {
+			return nil, fmt.Errorf("outpost: provider %d is nil", i)
+		}
+		t := p.Type()
+		if t == "" {
+			return nil, fmt.Errorf("outpost: provider %d has an empty type", i)
+		}
+		if _, dup := providers[t]; dup {
+			return nil, fmt.Errorf("outpost: two providers serve type %q", t)
+		}
+		providers[t] = p
+	}
+	if cfg.Version == "" {
+		cfg.Version = "devel"
+	}
+	if cfg.UpdateJitter == 0 {
+		cfg.UpdateJitter = time.Second
+	}
+	instance := cfg.InstanceUUID
+	if instance == "" {
+		instance = uuid.NewString()
+	}
+
+	o := &Outpost{
+		cfg:         cfg,
+		coreURL:     u,
+		providers:   providers,
+		instance:    instance,
+		jitter:      max(cfg.UpdateJitter, 0),
+		refreshNow:  make(chan struct{}, 1),
+		refreshSoon: make(chan struct{}, 1),
+	}
+	o.level = cfg.LogLevel
+	if o.level == nil {
+		o.level = new(slog.LevelVar)
+		o.level.Set(LevelTrace)
+	}
+	base := logger(cfg.Logger)
+	if cfg.LogLevel == nil {
+		base = slog.New(levelHandler{level: o.level, next: base.Handler()})
+	}
+	o.log = base
+
+	o.reg, o.gatherer = cfg.Registerer, cfg.Gatherer
+	if o.reg == nil {
+		r := prometheus.NewRegistry()
+		o.reg, o.gatherer = r, r
+	} else if o.gatherer == nil {
+		o.gatherer, _ = o.reg.(prometheus.Gatherer)
+	}
+	if cfg.MetricsListener != nil && o.gatherer == nil {
+		return nil, errors.New("outpost: MetricsListener needs a Gatherer when Registerer is not a registry")
+	}
+	if o.metrics, err = metrics.NewOutpost(o.reg); err != nil {
+		return nil, fmt.Errorf("outpost: %w", err)
+	}
+
+	o.api, err = NewClient(ClientConfig{
+		URL:        u,
+		Token:      cfg.Token,
+		Insecure:   cfg.Insecure,
+		HTTPClient: cfg.HTTPClient,
+		Version:    cfg.Version,
+		BuildHash:  cfg.BuildHash,
+		Logger:     o.log.With("logger", "api"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outpost: %w", err)
+	}
+	o.env = &Env{
+		API:          o.api,
+		Logger:       o.log,
+		Registerer:   o.reg,
+		Certificates: NewCertificates(o.api, o.log),
+	}
+	return o, nil
+}
+
+// API returns the outpost's client for the core.
+func (o *Outpost) API() *Client { return o.api }
+
+// Env returns what the outpost lends its provider.
+func (o *Outpost) Env() *Env { return o.env }
+
+// Gatherer returns the registry the outpost's metrics are on, for a host
+// that serves them itself; nil when Registerer was set without a Gatherer.
+func (o *Outpost) Gatherer() prometheus.Gatherer { return o.gatherer }
+
+// InstanceUUID returns the id this replica reports to the core.
+func (o *Outpost) InstanceUUID() string { return o.instance }
+
+// Connected reports whether the control channel to the core is up.
+func (o *Outpost) Connected() bool { return o.connected.Load() }
+
+// Info returns the outpost as of the last successful refresh, and false
+// before the first one.
+func (o *Outpost) Info() (Info, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.current == nil {
+		return Info{}, false
+	}
+	return o.current.info, true
+}
+
+// Refresh asks Run to fetch the configuration again now. It never blocks;
+// requests made while one is pending are merged. The command calls it on
+// SIGUSR1.
+func (o *Outpost) Refresh() { signal(o.refreshNow) }
+
+// refreshAfterJitter asks for a refresh after the update jitter.
+func (o *Outpost) refreshAfterJitter() { signal(o.refreshSoon) }
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Run connects to the core, applies the configuration to the provider that
+// serves the outpost's type, runs it, and keeps its configuration current,
+// until ctx ends. It then closes the control channel (status 1000), lets the
+// provider drain, and returns after every goroutine it started has ended.
+//
+// Run keeps trying while the core is unreachable or rejects the token (the
+// latter slowly, since it needs an operator); it returns early only for an
+// outpost type no provider serves, or when the provider's Serve fails (with
+// that error). It returns nil when ctx ended. Run may be called once.
+func (o *Outpost) Run(ctx context.Context) error {
+	if !o.running.CompareAndSwap(false, true) {
+		return errors.New("outpost: Run called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+		// A registry that outlives this outpost (a host's) keeps no
+		// series of a stopped instance.
+		o.metrics.Forget(o.instance)
+	}()
+
+	if ln := o.cfg.MetricsListener; ln != nil {
+		wg.Go(func() {
+			o.log.Info("starting metrics server", "listen", ln.Addr().String())
+			if err := metrics.Serve(ctx, ln, o.gatherer); err != nil {
+				o.log.Error("metrics server failed", "error", err)
+			}
+		})
+	}
+
+	inst, err := o.startup(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	prov := o.providers[inst.Type]
+	o.log.Info("fetched outpost configuration", "outpost", inst.Name, "type", inst.Type,
+		"embedded", inst.Managed == EmbeddedManaged, "instance", o.instance)
+
+	ready := make(chan struct{})
+	var serveErr error // written before cancel, read after wg.Wait
+	wg.Go(func() { o.runControl(ctx, inst.PK) })
+	wg.Go(func() { o.refreshLoop(ctx, prov, inst, ready) })
+	wg.Go(func() {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return
+		}
+		err := prov.Serve(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("stopped serving")
+		}
+		serveErr = fmt.Errorf("outpost: provider %s: %w", prov.Type(), err)
+		cancel()
+	})
+	<-ctx.Done()
+	wg.Wait()
+	return serveErr
+}
+
+// outpostObject is the part of the API's Outpost the outpost uses.
+type outpostObject struct {
+	PK               string          `json:"pk"`
+	Name             string          `json:"name"`
+	Type             string          `json:"type"`
+	Managed          *string         `json:"managed"`
+	Config           json.RawMessage `json:"config"`
+	RefreshIntervalS int             `json:"refresh_interval_s"`
+}
+
+// instance is an outpostObject converted once at the edge.
+type instance struct {
+	PK, Name, Type, Managed string
+	Config                  map[string]any
+	RefreshInterval         time.Duration
+}
+
+// Retry pacing of start-up.
+const (
+	retryMin          = time.Second
+	retryMax          = time.Minute
+	unauthorizedRetry = 3 * time.Minute
+	noOutpostRetry    = time.Minute
+)
+
+// startup finds the token's outpost and the core's global config, retrying
+// until it succeeds or ctx ends.
+func (o *Outpost) startup(ctx context.Context) (instance, error) {
+	var inst instance
+	err := o.retry(ctx, "fetching outpost configuration", func() error {
+		var err error
+		inst, err = o.fetchOutpost(ctx, "")
+		return err
+	})
+	if err != nil {
+		return instance{}, err
+	}
+	if _, ok := o.providers[inst.Type]; !ok {
+		err := fmt.Errorf("outpost: %w: the core reports type %q for outpost %q; this program serves %v",
+			ErrUnsupportedType, inst.Type, inst.Name, o.types())
+		o.log.Error("cannot serve this outpost", "error", err)
+		return instance{}, err
+	}
+	err = o.retry(ctx, "fetching global configuration", func() error {
+		var rc struct {
+			CacheTimeoutFlows int `json:"cache_timeout_flows"`
+		}
+		if err := o.api.Get(ctx, "/root/config/", nil, &rc); err != nil {
+			return err
+		}
+		o.log.Debug("fetched global configuration", "cache_timeout_flows", rc.CacheTimeoutFlows)
+		return nil
+	})
+	return inst, err
+}
+
+// retry runs f until it succeeds or ctx ends, logging every failure with
+// the real delay before the next attempt. A rejected token or an empty
+// outpost list waits minutes, since only an operator can fix them, and is
+// logged once in full rather than on every attempt.
+func (o *Outpost) retry(ctx context.Context, what string, f func() error) error {
+	b := backoff{min: retryMin, max: retryMax}
+	var lastPermanent error
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var delay time.Duration
+		switch {
+		case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrNoOutpost):
+			delay = jitter(noOutpostRetry)
+			if errors.Is(err, ErrUnauthorized) {
+				delay = jitter(unauthorizedRetry)
+			}
+			if lastPermanent == nil || lastPermanent.Error() != err.Error() {
+				o.log.Error(what+" failed permanently; fix the token or the outpost in authentik",
+					"error", err, "retry_in", delay.Round(time.Second).String())
+			} else {
+				o.log.Debug(what+" still failing", "error", err, "retry_in", delay.Round(time.Second).String())
+			}
+			lastPermanent = err
+		default:
+			delay = b.next()
+			lastPermanent = nil
+			o.log.Warn(what+" failed, retrying", "error", err, "retry_in", delay.Round(time.Millisecond).String())
+		}
+		if !sleep(ctx, delay) {
+			return ctx.Err()
+		}
+	}
+}
+
+// fetchOutpost gets the token's outpost, preferring pk when the token sees
+// several.
+func (o *Outpost) fetchOutpost(ctx context.Context, pk string) (instance, error) {
+	var list struct {
+		Results []outpostObject `json:"results"`
+	}
+	if err := o.api.Get(ctx, "/outposts/instances/", nil, &list); err != nil {
+		return instance{}, err
+	}
+	if len(list.Results) == 0 {
+		return instance{}, ErrNoOutpost
+	}
+	obj := list.Results[0]
+	for _, r := range list.Results {
+		if pk != "" && r.PK == pk {
+			obj = r
+		}
+	}
+	if obj.PK == "" || obj.Type == "" {
+		return instance{}, errors.New("GET /outposts/instances/: the outpost has no pk or type")
+	}
+	inst := instance{PK: obj.PK, Name: obj.Name, Type: obj.Type, RefreshInterval: refreshInterval(obj.RefreshIntervalS)}
+	if obj.Managed != nil {
+		inst.Managed = *obj.Managed
+	}
+	if len(obj.Config) > 0 && string(obj.Config) != "null" {
+		dec := json.NewDecoder(bytesReader(obj.Config))
+		dec.UseNumber()
+		if err := dec.Decode(&inst.Config); err != nil {
+			return instance{}, fmt.Errorf("outpost %q: config is not an object: %w", obj.Name, err)
+		}
+	}
+	return inst, nil
+}
+
+// refreshInterval applies authentik's rule: ≤0 means 5 minutes, and less
+// than 30 s is raised to 30 s.
+func refreshInterval(seconds int) time.Duration {
+	switch {
+	case seconds <= 0:
+		return 5 * time.Minute
+	case seconds < 30:
+		return 30 * time.Second
+	}
+	return time.Duration(seconds) * time.Second
+}
+
+func (o *Outpost) types() []string {
+	var ts []string
+	for _, p := range o.cfg.Providers {
+		ts = append(ts, p.Type())
+	}
+	return ts
+}

@@ -1,0 +1,442 @@
+package outposttest
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The directory API: users, groups, the current user and the LDAP access
+// check, with the filters authentik's LDAP outpost uses.
+
+// avatar is a tiny inline image; authentik sends a URL or a data URI.
+const avatar = "data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciLz4="
+
+func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z") }
+
+// canListDirectory: LDAP outposts (whose service account authentik gives
+// view_user and view_group) and superusers see everyone; other sessions
+// see themselves; other tokens are refused.
+func (s *Server) directoryScope(rc *reqCtx) (all bool, self *user, ok bool) {
+	switch {
+	case rc.session != nil && rc.user != nil && rc.user.superuser():
+		return true, nil, true
+	case rc.session != nil && rc.user != nil:
+		return false, rc.user, true
+	case rc.outpost != nil && rc.outpost.otype == kindLDAP:
+		return true, nil, true
+	case rc.user != nil && rc.user.superuser():
+		return true, nil, true
+	}
+	return false, nil, false
+}
+
+func boolParam(q map[string][]string, key string, def bool) bool {
+	v, ok := q[key]
+	if !ok || len(v) == 0 {
+		return def
+	}
+	return v[0] == "true" || v[0] == "True" || v[0] == "1"
+}
+
+func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
+	rc := requestContext(r)
+	all, self, ok := s.directoryScope(rc)
+	if !ok {
+		writeError(w, http.StatusForbidden, "You do not have permission to perform this action.")
+		return
+	}
+	q := r.URL.Query()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var attrFilter map[string]any
+	if v := q.Get("attributes"); v != "" {
+		if err := json.Unmarshal([]byte(v), &attrFilter); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"attributes": []string{"filter: failed to parse JSON"}})
+			return
+		}
+	}
+	var list []*user
+	for _, u := range s.m.users {
+		if !all && u != self {
+			continue
+		}
+		if !s.userMatches(u, q, attrFilter) {
+			continue
+		}
+		list = append(list, u)
+	}
+	sortUsers(list, q.Get("ordering"))
+	includeGroups := boolParam(q, "include_groups", true)
+	includeRoles := boolParam(q, "include_roles", true)
+	paginate(w, r, list, func(u *user) any { return s.userJSON(u, includeGroups, includeRoles) })
+}
+
+func (s *Server) userMatches(u *user, q map[string][]string, attrs map[string]any) bool {
+	get := func(k string) (string, bool) {
+		v, ok := q[k]
+		if !ok || len(v) == 0 {
+			return "", false
+		}
+		return v[0], true
+	}
+	if v, ok := get("username"); ok && u.username != v {
+		return false
+	}
+	if v, ok := get("name"); ok && u.name != v {
+		return false
+	}
+	if v, ok := get("email"); ok && u.email != v {
+		return false
+	}
+	if v, ok := get("uuid"); ok && u.uuid != v {
+		return false
+	}
+	if v, ok := get("path"); ok && u.path != v {
+		return false
+	}
+	if v, ok := get("path_startswith"); ok && !strings.HasPrefix(u.path, v) {
+		return false
+	}
+	if _, ok := get("is_active"); ok && boolParam(q, "is_active", false) != u.isActive {
+		return false
+	}
+	if _, ok := get("is_superuser"); ok && boolParam(q, "is_superuser", false) != u.superuser() {
+		return false
+	}
+	if v, ok := get("search"); ok && v != "" {
+		v = strings.ToLower(v)
+		if !strings.Contains(strings.ToLower(u.username), v) && !strings.Contains(strings.ToLower(u.name), v) &&
+			!strings.Contains(strings.ToLower(u.email), v) {
+			return false
+		}
+	}
+	if types := q["type"]; len(types) > 0 && !slices.Contains(types, u.userType) {
+		return false
+	}
+	if names := q["groups_by_name"]; len(names) > 0 && !slices.ContainsFunc(u.groups, func(g *group) bool { return slices.Contains(names, g.name) }) {
+		return false
+	}
+	if pks := q["groups_by_pk"]; len(pks) > 0 && !slices.ContainsFunc(u.groups, func(g *group) bool { return slices.Contains(pks, g.uuid) }) {
+		return false
+	}
+	for k, want := range attrs {
+		if !jsonEqual(u.attributes[k], want) {
+			return false
+		}
+	}
+	return true
+}
+
+func jsonEqual(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
+}
+
+func sortUsers(list []*user, ordering string) {
+	desc := strings.HasPrefix(ordering, "-")
+	field := strings.TrimPrefix(ordering, "-")
+	slices.SortStableFunc(list, func(a, b *user) int {
+		var c int
+		switch field {
+		case "pk":
+			c = a.pk - b.pk
+		case "name":
+			c = strings.Compare(a.name, b.name)
+		case "email":
+			c = strings.Compare(a.email, b.email)
+		default:
+			c = strings.Compare(a.username, b.username)
+		}
+		if desc {
+			c = -c
+		}
+		return c
+	})
+}
+
+func (s *Server) partialGroupJSON(g *group) map[string]any {
+	return map[string]any{"pk": g.uuid, "num_pk": g.numPK, "name": g.name, "is_superuser": g.isSuperuser,
+		"attributes": cloneMap(g.attributes)}
+}
+
+func roleList(rs []*role) ([]string, []any) {
+	pks := make([]string, 0, len(rs))
+	objs := make([]any, 0, len(rs))
+	for _, r := range rs {
+		pks = append(pks, r.uuid)
+		objs = append(objs, map[string]any{"pk": r.uuid, "name": r.name})
+	}
+	return pks, objs
+}
+
+// userJSON is the schema's User.
+func (s *Server) userJSON(u *user, includeGroups, includeRoles bool) map[string]any {
+	groupPKs := make([]string, 0, len(u.groups))
+	var groupsObj any
+	objs := make([]any, 0, len(u.groups))
+	for _, g := range u.groups {
+		groupPKs = append(groupPKs, g.uuid)
+		objs = append(objs, s.partialGroupJSON(g))
+	}
+	if includeGroups {
+		groupsObj = objs
+	}
+	rolePKs, roleObjs := roleList(u.roles)
+	var rolesObj any
+	if includeRoles {
+		rolesObj = roleObjs
+	}
+	var lastLogin any
+	if u.lastLogin != nil {
+		lastLogin = ts(*u.lastLogin)
+	}
+	return map[string]any{
+		"pk": u.pk, "username": u.username, "name": u.name, "is_active": u.isActive, "last_login": lastLogin,
+		"date_joined": ts(u.joined), "is_superuser": u.superuser(), "groups": groupPKs, "groups_obj": groupsObj,
+		"roles": rolePKs, "roles_obj": rolesObj, "email": u.email, "avatar": avatar,
+		"attributes": cloneMap(u.attributes), "uid": s.m.uid(u), "path": u.path, "type": u.userType,
+		"uuid": u.uuid, "password_change_date": ts(u.pwChanged), "last_updated": ts(u.updated),
+	}
+}
+
+func (s *Server) handleUser(w http.ResponseWriter, r *http.Request) {
+	rc := requestContext(r)
+	all, self, ok := s.directoryScope(rc)
+	if !ok {
+		writeError(w, http.StatusForbidden, "You do not have permission to perform this action.")
+		return
+	}
+	pk, err := strconv.Atoi(r.PathValue("pk"))
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	u := s.m.userByPK(pk)
+	if err != nil || u == nil || !all && u != self {
+		writeError(w, http.StatusNotFound, "No User matches the given query.")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.userJSON(u, true, true))
+}
+
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+	rc := requestContext(r)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	u := rc.user
+	groups := make([]any, 0, len(u.groups))
+	for _, g := range u.groups {
+		groups = append(groups, map[string]any{"pk": g.uuid, "name": g.name})
+	}
+	_, roles := roleList(u.roles)
+	writeJSON(w, http.StatusOK, map[string]any{"user": map[string]any{
+		"pk": u.pk, "username": u.username, "name": u.name, "is_active": u.isActive, "is_superuser": u.superuser(),
+		"groups": groups, "roles": roles, "email": u.email, "avatar": avatar, "uid": s.m.uid(u),
+		"settings": map[string]any{}, "type": u.userType, "system_permissions": []string{},
+	}})
+}
+
+func (s *Server) groupMembers(g *group) []*user {
+	var out []*user
+	for _, u := range s.m.users {
+		if containsPtr(u.groups, g) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
+	rc := requestContext(r)
+	all, self, ok := s.directoryScope(rc)
+	if !ok {
+		writeError(w, http.StatusForbidden, "You do not have permission to perform this action.")
+		return
+	}
+	q := r.URL.Query()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var attrFilter map[string]any
+	if v := q.Get("attributes"); v != "" {
+		if err := json.Unmarshal([]byte(v), &attrFilter); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"attributes": []string{"filter: failed to parse JSON"}})
+			return
+		}
+	}
+	var list []*group
+	for _, g := range s.m.groups {
+		members := s.groupMembers(g)
+		if !all && !containsPtr(members, self) {
+			continue
+		}
+		if v := q.Get("name"); q.Has("name") && g.name != v {
+			continue
+		}
+		if v := strings.ToLower(q.Get("search")); v != "" && !strings.Contains(strings.ToLower(g.name), v) {
+			continue
+		}
+		if q.Has("is_superuser") && boolParam(q, "is_superuser", false) != g.isSuperuser {
+			continue
+		}
+		if names := q["members_by_username"]; len(names) > 0 && !slices.ContainsFunc(members, func(u *user) bool { return slices.Contains(names, u.username) }) {
+			continue
+		}
+		if pks := q["members_by_pk"]; len(pks) > 0 && !slices.ContainsFunc(members, func(u *user) bool { return slices.Contains(pks, strconv.Itoa(u.pk)) }) {
+			continue
+		}
+		match := true
+		for k, want := range attrFilter {
+			match = match && jsonEqual(g.attributes[k], want)
+		}
+		if match {
+			list = append(list, g)
+		}
+	}
+	desc := strings.HasPrefix(q.Get("ordering"), "-")
+	slices.SortStableFunc(list, func(a, b *group) int {
+		if desc {
+			return strings.Compare(b.name, a.name)
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	opts := groupOpts{users: boolParam(q, "include_users", true), parents: boolParam(q, "include_parents", false),
+		children: boolParam(q, "include_children", false), inherited: boolParam(q, "include_inherited_roles", false)}
+	paginate(w, r, list, func(g *group) any { return s.groupJSON(g, opts) })
+}
+
+type groupOpts struct{ users, parents, children, inherited bool }
+
+func relatedGroupJSON(g *group) map[string]any {
+	return map[string]any{"pk": g.uuid, "name": g.name, "is_superuser": g.isSuperuser,
+		"attributes": cloneMap(g.attributes), "group_uuid": g.uuid}
+}
+
+// groupJSON is the schema's Group.
+func (s *Server) groupJSON(g *group, o groupOpts) map[string]any {
+	members := s.groupMembers(g)
+	userPKs := make([]int, 0, len(members))
+	usersObj := make([]any, 0, len(members))
+	for _, u := range members {
+		userPKs = append(userPKs, u.pk)
+		var lastLogin any
+		if u.lastLogin != nil {
+			lastLogin = ts(*u.lastLogin)
+		}
+		usersObj = append(usersObj, map[string]any{"pk": u.pk, "username": u.username, "name": u.name,
+			"is_active": u.isActive, "last_login": lastLogin, "email": u.email,
+			"attributes": cloneMap(u.attributes), "uid": s.m.uid(u)})
+	}
+	parentPKs := make([]string, 0, len(g.parents))
+	parentsObj := make([]any, 0, len(g.parents))
+	for _, p := range g.parents {
+		parentPKs = append(parentPKs, p.uuid)
+		parentsObj = append(parentsObj, relatedGroupJSON(p))
+	}
+	childPKs := []string{}
+	childrenObj := []any{}
+	for _, c := range s.m.groups {
+		if containsPtr(c.parents, g) {
+			childPKs = append(childPKs, c.uuid)
+			childrenObj = append(childrenObj, relatedGroupJSON(c))
+		}
+	}
+	rolePKs, rolesObj := roleList(g.roles)
+	out := map[string]any{
+		"pk": g.uuid, "num_pk": g.numPK, "name": g.name, "is_superuser": g.isSuperuser,
+		"parents": parentPKs, "parents_obj": nil, "users": userPKs, "users_obj": nil,
+		"attributes": cloneMap(g.attributes), "roles": rolePKs, "roles_obj": rolesObj,
+		"inherited_roles_obj": nil, "children": childPKs, "children_obj": nil,
+	}
+	if o.users {
+		out["users_obj"] = usersObj
+	}
+	if o.parents {
+		out["parents_obj"] = parentsObj
+	}
+	if o.children {
+		out["children_obj"] = childrenObj
+	}
+	if o.inherited {
+		var inherited []*role
+		seen := map[*role]bool{}
+		var walk func(*group)
+		walk = func(x *group) {
+			for _, p := range x.parents {
+				for _, r := range p.roles {
+					if !seen[r] {
+						seen[r] = true
+						inherited = append(inherited, r)
+					}
+				}
+				walk(p)
+			}
+		}
+		walk(g)
+		_, objs := roleList(inherited)
+		out["inherited_roles_obj"] = objs
+	}
+	return out
+}
+
+func (s *Server) handleGroup(w http.ResponseWriter, r *http.Request) {
+	rc := requestContext(r)
+	all, self, ok := s.directoryScope(rc)
+	if !ok {
+		writeError(w, http.StatusForbidden, "You do not have permission to perform this action.")
+		return
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, g := range s.m.groups {
+		if g.uuid == r.PathValue("uuid") && (all || containsPtr(s.groupMembers(g), self)) {
+			q := r.URL.Query()
+			writeJSON(w, http.StatusOK, s.groupJSON(g, groupOpts{users: boolParam(q, "include_users", true),
+				parents: boolParam(q, "include_parents", false), children: boolParam(q, "include_children", false)}))
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "No Group matches the given query.")
+}
+
+// handleCheckAccess answers LDAPCheckAccess for the request's user
+// (normally the session a bind flow created).
+func (s *Server) handleCheckAccess(w http.ResponseWriter, r *http.Request) {
+	rc := requestContext(r)
+	id, err := strconv.Atoi(r.PathValue("id"))
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var p *provider
+	for _, x := range s.m.providers {
+		if x.pk == id && x.kind == kindLDAP && err == nil {
+			p = x
+		}
+	}
+	if p == nil {
+		writeError(w, http.StatusNotFound, "No LDAP Provider matches the given query.")
+		return
+	}
+	app, _ := s.m.appOf(p)
+	if slug := r.URL.Query().Get("app_slug"); slug != "" {
+		app = nil
+		for _, a := range s.m.apps {
+			if a.slug == slug {
+				app = a
+			}
+		}
+	}
+	if app == nil {
+		writeError(w, http.StatusNotFound, "No Application matches the given query.")
+		return
+	}
+	passing, msgs := s.m.canAccess(rc.user, app)
+	if msgs == nil {
+		msgs = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"has_search_permission": s.m.hasPermission(rc.user, "authentik_providers_ldap.search_full_directory", p),
+		"access":                map[string]any{"passing": passing, "messages": msgs, "log_messages": []any{}},
+	})
+}

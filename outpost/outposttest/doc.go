@@ -1,0 +1,79 @@
+// Package outposttest is an authentik-compatible test core, in the spirit
+// of net/http/httptest: [NewServer] loads an authentik blueprint and serves
+// the part of authentik's API that outposts use, on a loopback port, so
+// the same outpost code runs against it and against a real authentik.
+//
+// It serves, with the paths and JSON of authentik's OpenAPI schema:
+//
+//   - /api/v3/outposts/instances/, /api/v3/outposts/proxy/,
+//     /api/v3/outposts/ldap/ and /api/v3/root/config/;
+//   - /api/v3/crypto/certificatekeypairs/{id}/ with view_certificate/ and
+//     view_private_key/ (key pairs without PEM get a generated
+//     self-signed certificate);
+//   - /api/v3/core/users/, /api/v3/core/groups/ (with the filters the LDAP
+//     outpost uses), /api/v3/core/users/me/ and
+//     /api/v3/outposts/ldap/{id}/check_access/;
+//   - the flow executor /api/v3/flows/executor/{slug}/ with the
+//     identification, password and authenticator-validation (TOTP and
+//     static tokens) stages;
+//   - OAuth2/OIDC for proxy providers under /application/o/ (discovery,
+//     authorize with PKCE, token, userinfo, introspection, JWKS, end
+//     session) and a plain HTML login page at /if/flow/{slug}/;
+//   - the outpost websocket /ws/outpost/{pk}/, which records hellos and
+//     acknowledges every message as authentik does.
+//
+// Beyond a real core it lets a test trigger updates ([Server.TriggerUpdate],
+// [Server.Send]), change things live ([Server.UpdateProvider],
+// [Server.UpdateUser], [Server.RotateCertificate], ...), inject faults
+// ([Server.Fault], [Server.DropWebsockets], [Server.Stop] and
+// [Server.Start]) and read what it saw ([Server.Requests],
+// [Server.Connections], [Server.Hellos]).
+//
+// # Blueprints
+//
+// The subset of authentik's blueprint format it reads: version 1,
+// metadata, and entries with model, identifiers, attrs, id, state and
+// permissions; the tags !KeyOf, !Find and !Env; the models
+// authentik_core.user, authentik_core.group, authentik_rbac.role,
+// authentik_core.application, authentik_providers_proxy.proxyprovider,
+// authentik_providers_ldap.ldapprovider, authentik_outposts.outpost,
+// authentik_crypto.certificatekeypair,
+// authentik_stages_authenticator_totp.totpdevice,
+// authentik_stages_authenticator_static.staticdevice and, to restrict an
+// application to some users or groups, authentik_policies.policybinding
+// with a user or group (not a policy). An unknown model, tag or attribute
+// is an error naming the entry. Built in, as in a fresh authentik, are the
+// flows default-authentication-flow,
+// default-provider-authorization-implicit-consent,
+// default-provider-authorization-explicit-consent,
+// default-invalidation-flow and default-provider-invalidation-flow, and
+// every outpost's service account.
+//
+// Tokens, client IDs and secrets, UUIDs and primary keys are derived from
+// the blueprint (and [Config.Secret]), so a core restarted with the same
+// blueprint is the same core to the outposts that knew it. Generated
+// certificates are the exception: they are new in every process.
+//
+// Tokens carry authentik's permissions: an outpost's token reads its own
+// outpost, its providers and their certificates, and, for LDAP outposts,
+// users and groups; an unknown token gets 403 everywhere. A user's session
+// (from the flow executor or the login page) reads the user's own data and
+// the LDAP access check.
+//
+// # The demo blueprint
+//
+// [DemoBlueprint], which `akoutpost demo` runs, has these users:
+//
+//	username   password             notes
+//	alice      alice-password       groups demo-users and demo-admins; may search the whole LDAP directory
+//	bob        bob-password         group demo-users; may not use the LDAP application
+//	carol      carol-password       TOTP (secret 3132333435363738393031323334353637383930, RFC 6238's
+//	                                test key) and static tokens recovery1, recovery2; LDAP bind
+//	                                password "carol-password;123456" with the current code
+//	ldap-bind  ldap-bind-password   service account that may search the whole LDAP directory
+//
+// and the outposts demo-proxy (applications whoami, proxy mode, at
+// http://whoami.localhost:9000 and forward, forward_single, at
+// http://forward.localhost:9000) and demo-ldap (base DN
+// dc=ldap,dc=goauthentik,dc=io, bind DN cn=alice,ou=users,dc=ldap,dc=goauthentik,dc=io).
+package outposttest

@@ -1,0 +1,291 @@
+package outposttest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket/wsjson"
+
+	"github.com/akoutpost/akoutpost/outpost"
+)
+
+// flowClient talks to the executor the way the LDAP outpost does: its own
+// cookie jar and the outpost token in X-authentik-outpost-token.
+type flowClient struct {
+	t     *testing.T
+	s     *Server
+	c     *http.Client
+	token string
+	url   string
+}
+
+func newFlowClient(t *testing.T, s *Server, slug string) *flowClient {
+	q := url.Values{"query": {"goauthentik.io/outpost/ldap=true"}}
+	return &flowClient{t: t, s: s, c: browser(t), token: s.Token("demo-ldap"),
+		url: s.URL() + "/api/v3/flows/executor/" + slug + "/?" + q.Encode()}
+}
+
+func (f *flowClient) do(method, u string, body any) (int, map[string]any) {
+	f.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, u, rd)
+	req.Header.Set("X-authentik-outpost-token", f.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := f.c.Do(req)
+	if err != nil {
+		f.t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// step posts an answer and checks the challenge against the schema.
+func (f *flowClient) step(answer map[string]any) map[string]any {
+	f.t.Helper()
+	method := http.MethodPost
+	if answer == nil {
+		method = http.MethodGet
+	}
+	status, ch := f.do(method, f.url, answer)
+	if status != 200 {
+		f.t.Fatalf("executor: %d %v", status, ch)
+	}
+	checkSchema(f.t, "ChallengeTypes", ch)
+	return ch
+}
+
+// bind runs the default authentication flow with username and answers,
+// returning the last challenge.
+func (f *flowClient) bind(username string, answers ...map[string]any) map[string]any {
+	f.t.Helper()
+	ch := f.step(nil)
+	if ch["component"] != componentIdentification {
+		f.t.Fatalf("first challenge %v", ch["component"])
+	}
+	ch = f.step(map[string]any{"component": componentIdentification, "uid_field": username})
+	for _, a := range answers {
+		ch = f.step(a)
+	}
+	return ch
+}
+
+func password(pw string) map[string]any {
+	return map[string]any{"component": componentPassword, "password": pw}
+}
+
+func TestFlowExecutor(t *testing.T) {
+	s := startDemo(t)
+	for _, tc := range []struct {
+		name      string
+		user      string
+		answers   []map[string]any
+		component string
+		errField  string
+	}{
+		{"right password", "alice", []map[string]any{password("alice-password")}, componentRedirect, ""},
+		{"by email", "bob@example.com", []map[string]any{password("bob-password")}, componentRedirect, ""},
+		{"wrong password", "alice", []map[string]any{password("nope")}, componentPassword, "password"},
+		{"unknown user", "mallory", []map[string]any{password("x")}, componentPassword, "password"},
+		{"too many failures", "alice", []map[string]any{password("1"), password("2"), password("3"), password("4"), password("5")},
+			componentAccessDenied, ""},
+		{"MFA asked", "carol", []map[string]any{password("carol-password")}, componentValidate, ""},
+		{"MFA wrong code", "carol", []map[string]any{password("carol-password"),
+			{"component": componentValidate, "code": "000000"}}, componentValidate, "code"},
+		{"MFA static token", "carol", []map[string]any{password("carol-password"),
+			{"component": componentValidate, "code": "recovery1"}}, componentRedirect, ""},
+		{"static token used up", "carol", []map[string]any{password("carol-password"),
+			{"component": componentValidate, "code": "recovery1"}}, componentValidate, "code"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newFlowClient(t, s, "default-authentication-flow").bind(tc.user, tc.answers...)
+			if ch["component"] != tc.component {
+				t.Fatalf("ended on %v, want %s: %v", ch["component"], tc.component, ch)
+			}
+			errs, _ := ch["response_errors"].(map[string]any)
+			if (errs[tc.errField] == nil) != (tc.errField == "") {
+				t.Errorf("response_errors = %v, want an error on %q", errs, tc.errField)
+			}
+			if tc.component == componentValidate && tc.errField == "" {
+				if n := len(ch["device_challenges"].([]any)); n != 2 {
+					t.Errorf("carol has %d device challenges, want totp and static", n)
+				}
+			}
+		})
+	}
+	t.Run("TOTP", func(t *testing.T) {
+		code, _ := s.TOTPCode("carol", time.Now())
+		f := newFlowClient(t, s, "default-authentication-flow")
+		ch := f.bind("carol", password("carol-password"), map[string]any{"component": componentValidate, "code": code})
+		if ch["component"] != componentRedirect || ch["to"] != "/" {
+			t.Errorf("ended on %v", ch)
+		}
+		// The same code is refused a second time.
+		ch = newFlowClient(t, s, "default-authentication-flow").bind("carol", password("carol-password"),
+			map[string]any{"component": componentValidate, "code": code})
+		if ch["component"] != componentValidate {
+			t.Errorf("replayed TOTP code: %v", ch["component"])
+		}
+	})
+	t.Run("inactive user", func(t *testing.T) {
+		if err := s.UpdateUser("bob", map[string]any{"is_active": false}); err != nil {
+			t.Fatal(err)
+		}
+		defer s.UpdateUser("bob", map[string]any{"is_active": true})
+		ch := newFlowClient(t, s, "default-authentication-flow").bind("bob", password("bob-password"))
+		if ch["component"] != componentPassword {
+			t.Errorf("inactive user got %v", ch["component"])
+		}
+	})
+	t.Run("unknown flow", func(t *testing.T) {
+		f := newFlowClient(t, s, "nope")
+		if status, _ := f.do("GET", f.url, nil); status != 404 {
+			t.Errorf("status %d", status)
+		}
+	})
+	t.Run("unknown outpost token", func(t *testing.T) {
+		f := newFlowClient(t, s, "default-authentication-flow")
+		f.token = "forged"
+		if status, _ := f.do("GET", f.url, nil); status != 403 {
+			t.Errorf("status %d", status)
+		}
+	})
+	t.Run("authorization flow needs a session", func(t *testing.T) {
+		if ch := newFlowClient(t, s, "default-provider-authorization-implicit-consent").step(nil); ch["component"] != componentAccessDenied {
+			t.Errorf("got %v", ch["component"])
+		}
+	})
+}
+
+// sessionID computes the session id from the session cookie the way the
+// flow client does: sha256 of the JWT's sid claim.
+func sessionID(t *testing.T, c *http.Client, base string) string {
+	u, _ := url.Parse(base)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == sessionCookie {
+			parts := strings.Split(ck.Value, ".")
+			payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+			var claims struct{ SID string }
+			_ = json.Unmarshal(payload, &claims)
+			h := sha256.Sum256([]byte(claims.SID))
+			return hex.EncodeToString(h[:])
+		}
+	}
+	t.Fatal("no session cookie")
+	return ""
+}
+
+func TestFlowSessionAPIs(t *testing.T) {
+	s := startDemo(t)
+	for _, tc := range []struct {
+		user, password     string
+		passing, canSearch bool
+	}{
+		{"alice", "alice-password", true, true},
+		{"bob", "bob-password", false, false},
+		{"ldap-bind", "ldap-bind-password", true, true},
+	} {
+		t.Run(tc.user, func(t *testing.T) {
+			f := newFlowClient(t, s, "default-authentication-flow")
+			if ch := f.bind(tc.user, password(tc.password)); ch["component"] != componentRedirect {
+				t.Fatalf("login failed: %v", ch)
+			}
+			status, me := f.do("GET", s.URL()+"/api/v3/core/users/me/", nil)
+			checkSchema(t, "SessionUser", me)
+			if status != 200 || me["user"].(map[string]any)["username"] != tc.user {
+				t.Errorf("me: %d %v", status, me)
+			}
+			status, acc := f.do("GET", s.URL()+"/api/v3/outposts/ldap/"+ldapPK(t, s)+"/check_access/?app_slug=ldap", nil)
+			checkSchema(t, "LDAPCheckAccess", acc)
+			if status != 200 || acc["access"].(map[string]any)["passing"] != tc.passing || acc["has_search_permission"] != tc.canSearch {
+				t.Errorf("check_access: %d %v", status, acc)
+			}
+		})
+	}
+	t.Run("session end reaches the outposts", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ws := dialOutpost(ctx, t, s, "demo-ldap", "i", 0)
+		f := newFlowClient(t, s, "default-authentication-flow")
+		f.bind("alice", password("alice-password"))
+		want := sessionID(t, f.c, s.URL())
+		if n := s.EndSessions("alice"); n < 1 {
+			t.Fatalf("ended %d sessions", n)
+		}
+		seen := false
+		for !seen {
+			var m outpost.Message
+			if err := wsjson.Read(ctx, ws, &m); err != nil {
+				t.Fatal(err)
+			}
+			seen = m.Instruction == outpost.InstructionSessionEnd && m.Args["session_id"] == want
+		}
+		// The cookie no longer names a session; only the outpost token
+		// authenticates, as the outpost's service account.
+		if _, me := f.do("GET", s.URL()+"/api/v3/core/users/me/", nil); me["user"].(map[string]any)["username"] == "alice" {
+			t.Error("the ended session still authenticates alice")
+		}
+	})
+}
+
+func ldapPK(t *testing.T, s *Server) string {
+	r := call(t, client(t), "GET", s.URL()+"/api/v3/outposts/ldap/", s.Token("demo-ldap"), nil).results()
+	return strconv.Itoa(int(r[0].(map[string]any)["pk"].(float64)))
+}
+
+func TestLiveUserEdits(t *testing.T) {
+	s := startDemo(t)
+	if err := s.SetUserPassword("bob", "new-password"); err != nil {
+		t.Fatal(err)
+	}
+	if ch := newFlowClient(t, s, "default-authentication-flow").bind("bob", password("bob-password")); ch["component"] != componentPassword {
+		t.Errorf("old password after a change: %v", ch["component"])
+	}
+	if ch := newFlowClient(t, s, "default-authentication-flow").bind("bob", password("new-password")); ch["component"] != componentRedirect {
+		t.Errorf("new password: %v", ch["component"])
+	}
+	// Membership and group edits show in the directory and the access check.
+	if err := s.AddUserToGroup("bob", "demo-admins"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateGroup("demo-admins", map[string]any{"attributes": map[string]any{"level": 3}}); err != nil {
+		t.Fatal(err)
+	}
+	f := newFlowClient(t, s, "default-authentication-flow")
+	f.bind("bob", password("new-password"))
+	_, acc := f.do("GET", s.URL()+"/api/v3/outposts/ldap/"+ldapPK(t, s)+"/check_access/?app_slug=ldap", nil)
+	if acc["access"].(map[string]any)["passing"] != true || acc["has_search_permission"] != true {
+		t.Errorf("bob in demo-admins: %v", acc)
+	}
+	a := call(t, client(t), "GET", s.URL()+"/api/v3/core/users/?username=bob", s.Token("demo-ldap"), nil)
+	groups := a.results()[0].(map[string]any)["groups_obj"].([]any)
+	if len(groups) != 2 || groups[1].(map[string]any)["attributes"].(map[string]any)["level"] != 3.0 {
+		t.Errorf("bob's groups = %v", groups)
+	}
+	if err := s.RemoveUserFromGroup("bob", "demo-admins"); err != nil {
+		t.Fatal(err)
+	}
+	_, acc = f.do("GET", s.URL()+"/api/v3/outposts/ldap/"+ldapPK(t, s)+"/check_access/?app_slug=ldap", nil)
+	if acc["access"].(map[string]any)["passing"] != false {
+		t.Errorf("bob removed from demo-admins still passes: %v", acc)
+	}
+	if err := s.UpdateUser("nobody", map[string]any{"name": "x"}); err == nil {
+		t.Error("editing an unknown user succeeded")
+	}
+}

@@ -1,0 +1,106 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// ErrNotFound is returned by [Store.Load] for a session that does not exist
+// or has expired.
+var ErrNotFound = errors.New("session not found")
+
+// A Session is one browser's (or one header-authenticated client's) login
+// with one proxy provider.
+type Session struct {
+	// ID is the random identifier the session cookie carries (encrypted).
+	// It is at most 128 characters of [A-Za-z0-9_-].
+	ID string
+	// Provider names the provider the session belongs to. A session is only
+	// ever honoured by the provider that created it.
+	Provider string
+	// Subject is the user's "sub" claim; sessions are ended per user by it.
+	Subject string
+	// SID is the authentik session the login came from (the "sid" claim);
+	// the core's session-end message names it.
+	SID string
+	// Expires is when the session stops being valid. Stores drop expired
+	// sessions lazily or with their own expiry mechanism.
+	Expires time.Time
+	// Data is the payload, opaque to the store.
+	Data []byte
+}
+
+// Filter selects sessions to delete. Exactly one of ID, Subject and SID is
+// set; Provider, when set, narrows the selection to one provider.
+type Filter struct {
+	ID       string
+	Subject  string
+	SID      string
+	Provider string
+}
+
+// A Store keeps sessions. Implementations are safe for concurrent use.
+//
+// A store may also implement io.Closer; the caller that created it closes it.
+type Store interface {
+	// Load returns the session with the given ID, or ErrNotFound.
+	Load(ctx context.Context, id string) (Session, error)
+	// Save creates or replaces the session with s.ID.
+	Save(ctx context.Context, s Session) error
+	// Delete removes the sessions f selects and reports how many it removed.
+	// Selecting by Subject or SID uses an index, never a scan.
+	Delete(ctx context.Context, f Filter) (int, error)
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// ValidID reports whether id can name a session. Stores use it to refuse
+// IDs that could escape a key space or a directory.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// validate checks what every store requires of a session before saving it.
+func validate(s Session) error {
+	if !ValidID(s.ID) {
+		return errors.New("saving session: invalid session ID")
+	}
+	if s.Expires.IsZero() {
+		return fmt.Errorf("saving session: no expiry")
+	}
+	return nil
+}
+
+// check verifies that exactly one selector of f is set.
+func (f Filter) check() error {
+	n := 0
+	for _, v := range []string{f.ID, f.Subject, f.SID} {
+		if v != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return errors.New("deleting sessions: exactly one of ID, Subject and SID must be set")
+	}
+	if f.ID != "" && !ValidID(f.ID) {
+		return errors.New("deleting sessions: invalid session ID")
+	}
+	return nil
+}
+
+// matches reports whether s is selected by f (used by stores after an index
+// lookup, and to apply the Provider narrowing).
+func (f Filter) matches(s Session) bool {
+	if f.Provider != "" && s.Provider != f.Provider {
+		return false
+	}
+	switch {
+	case f.ID != "":
+		return s.ID == f.ID
+	case f.Subject != "":
+		return s.Subject == f.Subject
+	default:
+		return s.SID == f.SID
+	}
+}

@@ -1,0 +1,191 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"sync"
+	"time"
+)
+
+type claimsKey struct{}
+
+// handleProxy serves proxy mode: authenticate, then pass the request to
+// internal_host with identity headers, or send the browser to login.
+func (a *application) handleProxy(w http.ResponseWriter, r *http.Request) {
+	c, via := a.authenticate(w, r)
+	if c == nil && !a.allowlisted(r.URL) {
+		switch {
+		case via == authHeaderFailed:
+			a.errorPage(w, r, http.StatusUnauthorized, "Unauthenticated",
+				"The credentials in the Authorization header were not accepted.")
+		case isScriptRequest(r):
+			w.Header().Set("Cache-Control", "no-store")
+			http.Error(w, "unauthorized request", http.StatusUnauthorized)
+		default:
+			// The raw path (a %2F stays encoded) and the query string are
+			// kept in the return URL.
+			target := a.external.Scheme + "://" + a.external.Host +
+				strings.TrimSuffix(a.external.Path, "/") + r.URL.EscapedPath()
+			if r.URL.RawQuery != "" {
+				target += "?" + r.URL.RawQuery
+			}
+			if _, ok := a.checkRedirect(target); !ok {
+				target = a.external.String()
+			}
+			a.redirectToStart(w, r, target)
+		}
+		return
+	}
+	if c != nil {
+		if via == authHeader {
+			// The client's own credentials were consumed by the login; the
+			// upstream gets identity headers instead.
+			r.Header.Del("Authorization")
+		}
+		for k, v := range a.identityHeaders(c) {
+			r.Header[k] = v
+		}
+		r = r.WithContext(context.WithValue(r.Context(), claimsKey{}, c))
+	}
+	a.stripOwnCookies(r)
+	a.upstream.ServeHTTP(w, r)
+}
+
+// initUpstream builds the reverse proxy for proxy mode.
+func (a *application) initUpstream() {
+	rt := a.p.transports.get(a.insecureUpstream)
+	a.upstream = &httputil.ReverseProxy{
+		Rewrite:       a.rewrite,
+		Transport:     &timedTransport{a: a, rt: rt},
+		FlushInterval: -1, // stream: server-sent events and long polls pass at once
+		ErrorHandler:  a.upstreamError,
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Header.Set("X-Powered-By", "goauthentik.io")
+			return nil
+		},
+		ErrorLog: nil,
+	}
+}
+
+// rewrite sends the request to internal_host (or the user's
+// backend_override) keeping path, query and the client's Host, and sets
+// X-Forwarded-*.
+func (a *application) rewrite(pr *httputil.ProxyRequest) {
+	target := a.internal
+	c, _ := pr.In.Context().Value(claimsKey{}).(*claims)
+	if c != nil && c.Proxy != nil && c.Proxy.BackendOverride != "" {
+		if o, err := parseHTTPURL(c.Proxy.BackendOverride); err == nil {
+			target = o
+		}
+	}
+	pr.Out.URL.Scheme = target.Scheme
+	pr.Out.URL.Host = target.Host
+	pr.Out.Host = pr.In.Host
+	if c != nil && c.Proxy != nil && c.Proxy.HostHeader != "" && validHost(c.Proxy.HostHeader) {
+		pr.Out.Host = c.Proxy.HostHeader
+	}
+	if a.p.trusted(pr.In) {
+		// A trusted proxy in front already described the original request:
+		// keep its story and append the peer.
+		xff := pr.In.Header.Get("X-Forwarded-For")
+		proto := strings.ToLower(firstValue(pr.In.Header.Get("X-Forwarded-Proto")))
+		host := firstValue(pr.In.Header.Get("X-Forwarded-Host"))
+		pr.SetXForwarded()
+		if xff != "" {
+			pr.Out.Header.Set("X-Forwarded-For", xff+", "+pr.Out.Header.Get("X-Forwarded-For"))
+		}
+		if proto == "http" || proto == "https" {
+			pr.Out.Header.Set("X-Forwarded-Proto", proto)
+		}
+		if host != "" && validHost(host) {
+			pr.Out.Header.Set("X-Forwarded-Host", host)
+		}
+		return
+	}
+	pr.SetXForwarded()
+}
+
+func (a *application) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		// The client went away; nobody to answer.
+		return
+	}
+	a.p.logger().Warn("upstream request failed", "provider", a.name, "upstream", a.internal.Host, "error", err)
+	msg := "Failed to connect to backend."
+	if c, _ := r.Context().Value(claimsKey{}).(*claims); c != nil && c.Proxy != nil && c.Proxy.IsSuperuser {
+		msg = "Error proxying to upstream server: " + err.Error()
+	}
+	a.errorPage(w, r, http.StatusBadGateway, "Bad Gateway", msg)
+}
+
+// timedTransport observes upstream round trips.
+type timedTransport struct {
+	a  *application
+	rt http.RoundTripper
+}
+
+func (t *timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.rt.RoundTrip(r)
+	if m := t.a.p.metrics.Load(); m != nil {
+		m.UpstreamResponseDuration.WithLabelValues(t.a.outpostName, methodLabel(r.Method),
+			t.a.external.Scheme, t.a.external.Host, t.a.internal.Host).Observe(time.Since(start).Seconds())
+	}
+	return resp, err
+}
+
+// transportCache shares upstream transports (and their connection pools)
+// across applications and configuration refreshes.
+type transportCache struct {
+	mu sync.Mutex
+	m  map[bool]*http.Transport
+}
+
+func (c *transportCache) get(insecure bool) *http.Transport {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.m[insecure]; ok {
+		return t
+	}
+	if c.m == nil {
+		c.m = make(map[bool]*http.Transport)
+	}
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		DialContext:           d.DialContext,
+		TLSClientConfig:       &tls.Config{InsecureSkipVerify: insecure}, //nolint:gosec // internal_host_ssl_validation=false asks for it
+		TLSHandshakeTimeout:   10 * time.Second,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	c.m[insecure] = t
+	return t
+}
+
+func (c *transportCache) closeIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range c.m {
+		t.CloseIdleConnections()
+	}
+}
+
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodConnect: true,
+	http.MethodOptions: true, http.MethodTrace: true,
+}
+
+// methodLabel bounds the method label: a client can send any token.
+func methodLabel(m string) string {
+	if knownMethods[m] {
+		return m
+	}
+	return "other"
+}
