@@ -66,6 +66,10 @@ func (c command) demo(ctx context.Context, args []string) error {
 		}
 		lns[name] = ln
 	}
+	// Print where things really listen, so ":0" works too.
+	a.http, a.https = lns["http"].Addr().String(), lns["https"].Addr().String()
+	a.ldap, a.ldaps = lns["ldap"].Addr().String(), lns["ldaps"].Addr().String()
+	a.metrics = lns["metrics"].Addr().String()
 	upstreamURL := "http://" + lns["upstream"].Addr().String()
 	core, err := outposttest.NewUnstartedServer(outposttest.Config{
 		Blueprint: outposttest.DemoBlueprint,
@@ -117,7 +121,7 @@ func (c command) demo(ctx context.Context, args []string) error {
 		}
 		cfg := outpost.Config{
 			CoreURL: core.URL(), Token: o.Token, Providers: []outpost.Provider{p},
-			Logger: log.With("outpost", o.Name), LogLevel: level, Registerer: reg,
+			Logger: log, LogLevel: level, Registerer: reg,
 			Version: version, BuildHash: buildHash(), UpdateJitter: -1,
 		}
 		if ln := lns["metrics"]; ln != nil {
