@@ -50,7 +50,7 @@ type Config struct {
 	HTTPClient *http.Client
 
 	// TrustedProxies lists the peers whose X-Forwarded-Host,
-	// X-Forwarded-Proto and X-Forwarded-Uri are believed. nil trusts every
+	// X-Forwarded-Proto, X-Forwarded-Uri and X-Original-URL are believed. nil trusts every
 	// peer, as authentik's outpost does and as forward auth behind Traefik
 	// or Caddy needs when the outpost is not reachable by clients directly.
 	TrustedProxies []netip.Prefix

@@ -36,4 +36,7 @@
 //     header is never interpreted; when on, a failed header login is a 401.
 //   - A token exchange that fails shows an error page with a "try again" link
 //     instead of silently looping through the login.
+//   - The host of a trusted peer's X-Original-URL finds the application when
+//     X-Forwarded-Host is absent, so external hosts with a port work behind
+//     nginx's snippet, whose Host ($host) loses the port.
 package proxy

@@ -106,11 +106,19 @@ func firstValue(v string) string {
 }
 
 // requestHost is the host a request is for: X-Forwarded-Host from a trusted
-// peer, else Host; lower case, port kept.
+// peer, else the host of its X-Original-URL, else Host; lower case, port
+// kept. The documented nginx snippet sets Host to $host, which drops the
+// port, but X-Original-URL to $http_host, which keeps it: without the
+// second, an external host with a port is never found behind nginx.
 func (p *Provider) requestHost(r *http.Request) string {
 	if p.trusted(r) {
 		if h := firstValue(r.Header.Get("X-Forwarded-Host")); h != "" && validHost(h) {
 			return strings.ToLower(h)
+		}
+		if raw := r.Header.Get("X-Original-URL"); raw != "" {
+			if u, err := url.Parse(raw); err == nil && u.Host != "" && validHost(u.Host) {
+				return strings.ToLower(u.Host)
+			}
 		}
 	}
 	return strings.ToLower(r.Host)

@@ -59,10 +59,14 @@ type Server struct {
 	serveDone chan struct{}
 	closed    bool
 
-	handler  http.Handler
-	inflight sync.WaitGroup
-	tlsCfg   *tls.Config
-	tlsCert  *x509.Certificate
+	handler http.Handler
+	// inflightMu orders inflight.Add against inflight.Wait: a request that
+	// the closing server had already accepted may start while Stop waits,
+	// and a WaitGroup must not go up from zero during a Wait.
+	inflightMu sync.Mutex
+	inflight   sync.WaitGroup
+	tlsCfg     *tls.Config
+	tlsCert    *x509.Certificate
 
 	hub      hub
 	faults   faultList
@@ -232,7 +236,9 @@ func (s *Server) stopLocked() {
 	_ = s.srv.Close()
 	<-s.serveDone
 	s.hub.closeAll(1012, "service restart")
+	s.inflightMu.Lock()
 	s.inflight.Wait()
+	s.inflightMu.Unlock()
 	s.hub.wait()
 	s.srv, s.ln, s.serveDone = nil, nil, nil
 }
@@ -316,7 +322,9 @@ func requestContext(r *http.Request) *reqCtx {
 // asking.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inflightMu.Lock()
 		s.inflight.Add(1)
+		s.inflightMu.Unlock()
 		defer s.inflight.Done()
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 		rc := &reqCtx{}

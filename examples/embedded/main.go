@@ -1,0 +1,201 @@
+// Command embedded shows how a host program embeds outposts the way the
+// authentik server embeds its own: the host owns the Prometheus registry,
+// the HTTP mux and the lifecycle, and the outposts plug into them.
+//
+//   - One registry: the host's metrics and every outpost's
+//     authentik_outpost_* series are served side by side on one /metrics.
+//   - One listener: requests for a host that a proxy provider serves go to
+//     that provider; every other host reaches the host's own routes.
+//   - One lifecycle: the outposts run under the host's context, and
+//     cancelling it (Ctrl-C) stops the HTTP server and every outpost.
+//   - Several outposts: each token in AUTHENTIK_TOKEN (comma-separated)
+//     is a proxy outpost of its own, all in this one process.
+//
+// Run it against a core, for example the test core of `akoutpost testcore`:
+//
+//	AUTHENTIK_HOST=http://127.0.0.1:9100 AUTHENTIK_TOKEN=tok1,tok2 go run ./examples/embedded -listen 127.0.0.1:9000
+//
+// then try `curl -H 'Host: whoami.localhost:9000' http://127.0.0.1:9000/`
+// (a redirect to log in), `curl http://127.0.0.1:9000/` (the host's own
+// page) and `curl http://127.0.0.1:9000/metrics`.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/akoutpost/akoutpost/metrics"
+	"github.com/akoutpost/akoutpost/outpost"
+	"github.com/akoutpost/akoutpost/proxy"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:9000", "HTTP `address` of the host")
+	flag.Parse()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Error("listen", "err", err)
+		os.Exit(1)
+	}
+	cfg := config{
+		CoreURL:  os.Getenv("AUTHENTIK_HOST"),
+		Tokens:   strings.Split(os.Getenv("AUTHENTIK_TOKEN"), ","),
+		Listener: ln,
+		Logger:   log,
+	}
+	if err := run(ctx, cfg); err != nil {
+		log.Error("host stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// config is what the host needs; main fills it from the environment and
+// tests fill it with the test core's URL and tokens.
+type config struct {
+	CoreURL  string
+	Tokens   []string     // one proxy outpost per token
+	Listener net.Listener // the host's only HTTP listener; run closes it
+	Logger   *slog.Logger
+}
+
+// run serves the host until ctx ends, then stops the server and the
+// outposts and returns once all of them have.
+func run(ctx context.Context, cfg config) error {
+	// The host's registry, with a metric of the host's own. The outposts
+	// register into it too, so one /metrics shows everything.
+	reg := prometheus.NewRegistry()
+	hostRequests := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "host_requests_total", Help: "Requests served by the host's own routes.",
+	})
+	reg.MustRegister(hostRequests)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		hostRequests.Inc()
+		fmt.Fprintln(w, "hello from the host")
+	})
+	mux.Handle(metrics.MetricsPath, metrics.Handler(reg))
+
+	var outposts []*outpost.Outpost
+	var routes []*hostRouted
+	for _, token := range cfg.Tokens {
+		p, err := proxy.New(proxy.Config{Logger: cfg.Logger, StrictHost: true})
+		if err != nil {
+			return err
+		}
+		hr := &hostRouted{Provider: p}
+		o, err := outpost.New(outpost.Config{
+			CoreURL: cfg.CoreURL, Token: token,
+			Providers:  []outpost.Provider{hr},
+			Registerer: reg, // no MetricsListener: the host serves /metrics
+			Logger:     cfg.Logger,
+		})
+		if err != nil {
+			return fmt.Errorf("embedded: outpost %d: %w", len(outposts)+1, err)
+		}
+		outposts = append(outposts, o)
+		routes = append(routes, hr)
+	}
+
+	// Route by Host: a provider's hosts go to that provider, the rest to
+	// the host's mux. The providers' hosts change with every refresh, so
+	// the decision is made per request.
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, hr := range routes {
+			if hr.serves(r.Host) {
+				hr.ServeHTTP(w, r)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(outposts)+1)
+	for _, o := range outposts {
+		wg.Go(func() { errs <- o.Run(ctx) })
+	}
+	wg.Go(func() {
+		if err := srv.Serve(cfg.Listener); !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("embedded: serve: %w", err)
+		}
+	})
+
+	// The first failure (or the host's own shutdown) stops everything.
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
+	}
+	cancel()
+	shutdown, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	if serr := srv.Shutdown(shutdown); err == nil {
+		err = serr
+	}
+	wg.Wait()
+	return err
+}
+
+// hostRouted is a proxy provider that also remembers which hosts its
+// applications serve, so the host can route by Host header. It wraps the
+// provider rather than changing it: any [outpost.Provider] can be
+// decorated like this.
+type hostRouted struct {
+	*proxy.Provider
+	hosts atomic.Pointer[map[string]bool]
+}
+
+// Apply records the external hosts, then hands the update to the proxy.
+func (h *hostRouted) Apply(ctx context.Context, u outpost.Update) error {
+	hosts := map[string]bool{}
+	for _, raw := range u.Providers {
+		var p struct {
+			ExternalHost string `json:"external_host"`
+		}
+		if json.Unmarshal(raw, &p) != nil {
+			continue // the proxy reports malformed providers itself
+		}
+		if eu, err := url.Parse(p.ExternalHost); err == nil && eu.Host != "" {
+			hosts[strings.ToLower(eu.Host)] = true
+		}
+	}
+	if err := h.Provider.Apply(ctx, u); err != nil {
+		return err
+	}
+	h.hosts.Store(&hosts)
+	return nil
+}
+
+func (h *hostRouted) serves(host string) bool {
+	m := h.hosts.Load()
+	return m != nil && (*m)[strings.ToLower(host)]
+}
+
+var (
+	_ outpost.Provider       = (*hostRouted)(nil)
+	_ outpost.MessageHandler = (*hostRouted)(nil)
+	_ http.Handler           = (*hostRouted)(nil)
+)
