@@ -24,18 +24,22 @@ const (
 	authSession                        // session cookie
 	authHeader                         // the client's Authorization header
 	authHeaderFailed                   // an Authorization header that was refused
+	authStoreDown                      // a session cookie the store could not look up
 )
 
 // authenticate returns the request's user: from its session cookie, else,
 // when the application intercepts header auth, from its Authorization
 // header. A stale session cookie is cleared on w.
 func (a *application) authenticate(w http.ResponseWriter, r *http.Request) (*claims, authSource) {
-	c, _, stale := a.loadSession(r)
+	c, _, stale, storeDown := a.loadSession(r)
 	if stale {
 		a.clearCookie(w, a.cookieName)
 	}
 	if c != nil {
 		return c, authSession
+	}
+	if storeDown {
+		return nil, authStoreDown
 	}
 	authz := r.Header.Get("Authorization")
 	if !a.interceptAuth || authz == "" {

@@ -13,7 +13,7 @@ func BenchmarkSessionLookup(b *testing.B) {
 	r.Header.Set("Cookie", ck)
 	b.ReportAllocs()
 	for b.Loop() {
-		if c, _, _ := single.loadSession(r); c == nil {
+		if c, _, _, _ := single.loadSession(r); c == nil {
 			b.Fatal("no session")
 		}
 	}

@@ -130,6 +130,10 @@ func (a *application) forwardDecision(w http.ResponseWriter, r *http.Request, u 
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	if via == authStoreDown {
+		http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	if nginx {
 		if strings.HasPrefix(u.Path, pathPrefix+"/") && u.Path != pathNginx {
 			// The outpost's own endpoints, when nginx protects them too.

@@ -97,7 +97,7 @@ func FuzzSessionCookie(f *testing.F) {
 	f.Fuzz(func(t *testing.T, v string) {
 		r := httptest.NewRequest(http.MethodGet, "https://app.example.com/", nil)
 		r.Header.Set("Cookie", single.cookieName+"="+v)
-		if c, _, _ := single.loadSession(r); c != nil {
+		if c, _, _, _ := single.loadSession(r); c != nil {
 			t.Fatalf("cookie %q authenticated", v)
 		}
 	})

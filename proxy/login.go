@@ -102,7 +102,7 @@ func (a *application) handleCallback(w http.ResponseWriter, r *http.Request, q u
 	}
 	// A new session ID at every login: a session ID known before login
 	// (fixation) is worth nothing after it.
-	if _, oldID, _ := a.loadSession(r); oldID != "" {
+	if _, oldID, _, _ := a.loadSession(r); oldID != "" {
 		a.p.store.Delete(r.Context(), session.Filter{ID: oldID})
 	}
 	sc, err := a.saveSession(r.Context(), c)
@@ -160,7 +160,7 @@ func (a *application) verifyJWT(ctx context.Context, raw string) (*claims, error
 // handleSignOut ends the user's sessions here and sends the browser to the
 // provider's invalidation flow (authentik's end-session endpoint).
 func (a *application) handleSignOut(w http.ResponseWriter, r *http.Request) {
-	c, id, _ := a.loadSession(r)
+	c, id, _, _ := a.loadSession(r)
 	a.clearCookie(w, a.cookieName)
 	target := a.endSession
 	if c != nil {

@@ -64,32 +64,33 @@ func randomID() string {
 // loadSession returns the claims of the request's session. stale reports a
 // session cookie that no longer leads to a session (tampered, expired,
 // ended, another provider's), which the caller clears.
-func (a *application) loadSession(r *http.Request) (c *claims, id string, stale bool) {
+// A store that cannot answer makes storeDown true: the user is not logged
+// out, only not recognised now, so the cookie stays and the caller answers
+// 503 rather than sending a logged-in user to log in again.
+func (a *application) loadSession(r *http.Request) (c *claims, id string, stale, storeDown bool) {
 	ck, err := r.Cookie(a.cookieName)
 	if err != nil {
-		return nil, "", false
+		return nil, "", false, false
 	}
 	if err := a.sessionCodec.Decode(a.cookieName, ck.Value, &id); err != nil || !session.ValidID(id) {
-		return nil, "", true
+		return nil, "", true, false
 	}
 	s, err := a.p.store.Load(r.Context(), id)
 	if errors.Is(err, session.ErrNotFound) {
-		return nil, "", true
+		return nil, "", true, false
 	}
 	if err != nil {
-		// The store is down: the user is not logged out, only not
-		// recognised now, so keep the cookie.
 		a.p.logger().Error("loading session", "provider", a.name, "error", err)
-		return nil, "", false
+		return nil, "", false, true
 	}
 	if s.Provider != a.clientID || !a.p.now().Before(s.Expires) {
-		return nil, "", true
+		return nil, "", true, false
 	}
 	var out claims
 	if err := json.Unmarshal(s.Data, &out); err != nil {
-		return nil, "", true
+		return nil, "", true, false
 	}
-	return &out, id, false
+	return &out, id, false, false
 }
 
 // saveSession stores c in a new session and returns its cookie.

@@ -19,6 +19,9 @@ func (a *application) handleProxy(w http.ResponseWriter, r *http.Request) {
 	c, via := a.authenticate(w, r)
 	if c == nil && !a.allowlisted(r.URL) {
 		switch {
+		case via == authStoreDown:
+			a.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable",
+				"Your session cannot be checked right now. Please try again in a moment.")
 		case via == authHeaderFailed:
 			a.errorPage(w, r, http.StatusUnauthorized, "Unauthenticated",
 				"The credentials in the Authorization header were not accepted.")

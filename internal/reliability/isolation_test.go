@@ -172,8 +172,9 @@ func (r *redisServer) stop() {
 }
 
 // TestSessionStoreRestart stops Redis under a running proxy outpost: a
-// request with a valid session fails closed (never reaches the upstream,
-// keeps its cookie) while the store is down, and the same session works
+// request with a valid session fails closed with a clear 503 (never reaches
+// the upstream, is not sent to log in again, keeps its cookie) while the
+// store is down, and the same session works
 // again once Redis is back, without any restart of the outpost.
 func TestSessionStoreRestart(t *testing.T) {
 	bin, err := exec.LookPath("redis-server")
@@ -209,6 +210,9 @@ func TestSessionStoreRestart(t *testing.T) {
 		statuses[code]++
 	}
 	t.Logf("with Redis down, requests with a valid session got %v", statuses)
+	if statuses[http.StatusServiceUnavailable] != 5 {
+		t.Errorf("with Redis down, requests with a valid session got %v, want 503 each time", statuses)
+	}
 	if s.count("loading session") == 0 {
 		t.Error("the store failure is not logged")
 	}
