@@ -110,7 +110,7 @@ func TestNslcd(t *testing.T) {
 	s := startStack(t, e2eBlueprint(t), "ldap-outpost", nil)
 	dir := t.TempDir()
 	conf := strings.Join([]string{
-		"uid root", "gid root",
+		"uid 0", "gid 0",
 		"uri ldap://" + s.addr + "/",
 		"base " + strings.ToLower(base),
 		"binddn " + userDN("admin"),
@@ -122,7 +122,7 @@ func TestNslcd(t *testing.T) {
 	if err := os.WriteFile(dir+"/nslcd.conf", []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(dir+"/nsswitch.conf", []byte("passwd: ldap\ngroup: ldap\n"), 0o644); err != nil {
+	if err := os.WriteFile(dir+"/nsswitch.conf", []byte("passwd: files ldap\ngroup: files ldap\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	script := `set -e
@@ -134,7 +134,7 @@ nslcd -n & pid=$!
 i=0; while [ ! -S /run/nslcd/socket ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 getent passwd admin viewer || true
 getent group staff || true
-kill $pid
+kill $pid 2>/dev/null || true
 `
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
 	cmd.Env = append(os.Environ(), "D="+dir)
