@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -109,5 +110,43 @@ func TestDemo(t *testing.T) {
 	})
 	if code := stop(); code != 0 {
 		t.Errorf("demo exited %d after a signal, want 0", code)
+	}
+}
+
+// `manifests` renders, for the outpost the environment names, what
+// authentik's controllers would create.
+func TestManifests(t *testing.T) {
+	coreAddr := freeAddr(t)
+	lines, stopCore := startCommand(t, nil, "testcore", "--listen", coreAddr)
+	defer stopCore()
+	token := ""
+	for lines.Scan() {
+		if f := strings.Fields(lines.Text()); len(f) == 6 && f[0] == "outpost" && f[3] == "proxy" {
+			token = f[5]
+		}
+		if strings.HasPrefix(lines.Text(), "listening ") {
+			break
+		}
+	}
+	vars := map[string]string{"AUTHENTIK_HOST": "http://" + coreAddr, "AUTHENTIK_TOKEN": token}
+	for kind, want := range map[string][]string{
+		"kubernetes": {"kind: Deployment", "kind: Secret", "kind: Ingress", "host: whoami.localhost"},
+		"compose":    {"services:", "io.goauthentik.outpost-uuid", "AUTHENTIK_TOKEN"},
+	} {
+		var out, errs strings.Builder
+		c := command{stdout: &out, stderr: &errs, getenv: envOf(vars)}
+		if code := c.main(t.Context(), []string{"manifests", kind}); code != 0 {
+			t.Fatalf("manifests %s: exit %d: %s", kind, code, errs.String())
+		}
+		for _, w := range want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("manifests %s lacks %q:\n%s", kind, w, out.String())
+			}
+		}
+	}
+	var errs strings.Builder
+	c := command{stdout: io.Discard, stderr: &errs, getenv: envOf(vars)}
+	if code := c.main(t.Context(), []string{"manifests", "helm"}); code != 2 {
+		t.Errorf("manifests helm: exit %d, want 2", code)
 	}
 }
