@@ -96,7 +96,9 @@ func (c command) demo(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	// One result from the upstream and one from each outpost, so no
+	// sender blocks after the demo stops listening.
+	errs := make(chan error, 1+len(core.Outposts()))
 	upstream := &http.Server{Handler: http.HandlerFunc(echoIdentity), ReadHeaderTimeout: 10 * time.Second}
 	upstreamLn := lns["upstream"]
 	wg.Go(func() { errs <- ignoreClosed(upstream.Serve(upstreamLn)) })

@@ -3,6 +3,7 @@ package outposttest
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,21 @@ func boolParam(q map[string][]string, key string, def bool) bool {
 	return v[0] == "true" || v[0] == "True" || v[0] == "1"
 }
 
+// attributesFilter reads the JSON "attributes" filter users and groups
+// share, answering 400 as the core does when it is not JSON.
+func attributesFilter(w http.ResponseWriter, q url.Values) (map[string]any, bool) {
+	v := q.Get("attributes")
+	if v == "" {
+		return nil, true
+	}
+	var f map[string]any
+	if err := json.Unmarshal([]byte(v), &f); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"attributes": []string{"filter: failed to parse JSON"}})
+		return nil, false
+	}
+	return f, true
+}
+
 func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
 	rc := requestContext(r)
 	all, self, ok := s.directoryScope(rc)
@@ -52,12 +68,9 @@ func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var attrFilter map[string]any
-	if v := q.Get("attributes"); v != "" {
-		if err := json.Unmarshal([]byte(v), &attrFilter); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"attributes": []string{"filter: failed to parse JSON"}})
-			return
-		}
+	attrFilter, ok := attributesFilter(w, q)
+	if !ok {
+		return
 	}
 	var list []*user
 	for _, u := range s.m.users {
@@ -259,12 +272,9 @@ func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var attrFilter map[string]any
-	if v := q.Get("attributes"); v != "" {
-		if err := json.Unmarshal([]byte(v), &attrFilter); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"attributes": []string{"filter: failed to parse JSON"}})
-			return
-		}
+	attrFilter, ok := attributesFilter(w, q)
+	if !ok {
+		return
 	}
 	var list []*group
 	for _, g := range s.m.groups {
