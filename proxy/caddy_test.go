@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/akoutpost/akoutpost/proxy/session/sessiontest"
 )
@@ -25,12 +23,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 	}
 	e := newTestEnv(t, Config{}, app{name: "app", mode: "forward_single", external: "http://app.test"})
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := loopbackPort(t)
 	conf := strings.NewReplacer("{{PORT}}", strconv.Itoa(port),
 		"{{UPSTREAM}}", e.upstream.Listener.Addr().String(), "{{OUTPOST}}", e.srv.Listener.Addr().String(),
 	).Replace(readTemplate(t, "Caddyfile.tmpl"))
@@ -40,28 +33,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 	}
 	cmd := exec.Command(bin, "run", "--config", confPath, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	up := false
-	for range 400 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			up = true
-			break
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	if !up {
-		t.Fatalf("caddy did not start: %s", out)
-	}
+	addr, out := startPeer(t, "caddy", cmd, port, "")
 	jar, _ := cookiejar.New(nil)
 	tr := &http.Transport{DialContext: redirectDial(addr)}
 	defer tr.CloseIdleConnections()

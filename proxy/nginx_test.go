@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/akoutpost/akoutpost/proxy/session/sessiontest"
 )
@@ -26,12 +24,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	}
 	e := newTestEnv(t, Config{}, app{name: "app", mode: "forward_single", external: "http://app.test"})
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := loopbackPort(t)
 	user := ""
 	if os.Geteuid() == 0 {
 		user = "user root root;"
@@ -44,29 +37,7 @@ func TestNginxAuthRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-c", confPath, "-p", dir, "-e", filepath.Join(dir, "error.log"))
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	up := false
-	for range 200 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			up = true
-			break
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	if !up {
-		log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-		t.Fatalf("nginx did not start: %s\n%s", out, log)
-	}
+	addr, _ := startPeer(t, "nginx", cmd, port, filepath.Join(dir, "error.log"))
 
 	jar, _ := cookiejar.New(nil)
 	tr := &http.Transport{DialContext: redirectDial(addr)}
