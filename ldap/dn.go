@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	goldap "github.com/go-ldap/ldap/v3"
 )
@@ -87,6 +88,16 @@ func parseDN(s string) (*goldap.DN, error) {
 	dn, err := goldap.ParseDN(s)
 	if err != nil {
 		return nil, fmt.Errorf("invalid DN: %w", err)
+	}
+	// RFC 4514 DNs are UTF-8. A hex escape such as \80 decodes to a
+	// byte that is not, and such a value could not name a user or group
+	// in the core, nor survive being written back into a DN.
+	for _, rdn := range dn.RDNs {
+		for _, a := range rdn.Attributes {
+			if !utf8.ValidString(a.Value) {
+				return nil, fmt.Errorf("invalid DN: value of %s is not UTF-8", a.Type)
+			}
+		}
 	}
 	return dn, nil
 }
