@@ -194,10 +194,18 @@ func TestSessionStoreRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	storeRestart(t, "Redis", store, rs.stop, rs.start)
+}
+
+// storeRestart logs in through a proxy outpost using store, calls stop,
+// checks that requests with the session get 503 (and never the upstream),
+// then calls start and waits for the same session to work again.
+func storeRestart(t *testing.T, name string, store session.Store, stop, start func()) {
+	t.Helper()
 	s := startStack(t, stackOptions{store: store})
 	jar := s.login(t, "http://app.test/before", "alice", alicePassword)
 
-	rs.stop()
+	stop()
 	statuses := map[int]int{}
 	for i := range 5 {
 		code, body, err := s.get(jar, fmt.Sprintf("http://app.test/down/%d", i))
@@ -209,15 +217,15 @@ func TestSessionStoreRestart(t *testing.T) {
 		}
 		statuses[code]++
 	}
-	t.Logf("with Redis down, requests with a valid session got %v", statuses)
+	t.Logf("with %s down, requests with a valid session got %v", name, statuses)
 	if statuses[http.StatusServiceUnavailable] != 5 {
-		t.Errorf("with Redis down, requests with a valid session got %v, want 503 each time", statuses)
+		t.Errorf("with %s down, requests with a valid session got %v, want 503 each time", name, statuses)
 	}
 	if s.count("loading session") == 0 {
 		t.Error("the store failure is not logged")
 	}
-	rs.start()
-	eventually(t, "session works again after Redis restarts", func() error {
+	start()
+	eventually(t, "session works again after "+name+" restarts", func() error {
 		code, body, err := s.get(jar, "http://app.test/back")
 		if err != nil || code != 200 || !strings.Contains(body, `"user":"alice"`) {
 			return fmt.Errorf("%d %v", code, err)

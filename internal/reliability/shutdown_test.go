@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/akoutpost/akoutpost/outpost/outposttest"
@@ -79,6 +81,24 @@ func (p *process) wait(t *testing.T) error {
 	}
 }
 
+// wsEcho is a websocket upstream sending every message back.
+func wsEcho(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	for {
+		typ, msg, err := c.Read(r.Context())
+		if err != nil {
+			return
+		}
+		if err := c.Write(r.Context(), typ, msg); err != nil {
+			return
+		}
+	}
+}
+
 // TestGracefulShutdownOfRun sends SIGTERM to real `akoutpost run`
 // processes while a proxied download and an LDAP search (whose core query
 // is slow) are in flight: both complete intact, and the processes exit 0.
@@ -96,6 +116,10 @@ func TestGracefulShutdownOfRun(t *testing.T) {
 	payload := bytes.Repeat([]byte("akoutpost-reliability-"), chunk*chunks/22+1)[:chunk*chunks]
 	want := sha256.Sum256(payload)
 	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ws" {
+			wsEcho(w, r)
+			return
+		}
 		if r.URL.Path != "/download" {
 			echo(w, r)
 			return
@@ -150,6 +174,23 @@ func TestGracefulShutdownOfRun(t *testing.T) {
 	defer l.Close()
 	if err := l.Bind(binderDirectDN, binderPassword); err != nil {
 		t.Fatal(err)
+	}
+
+	// A proxied websocket, open across the SIGTERM.
+	wsCtx, wsCancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer wsCancel()
+	wsClient := s.client(jar, false)
+	defer wsClient.CloseIdleConnections()
+	ws, _, err := websocket.Dial(wsCtx, "ws://app.test/ws", &websocket.DialOptions{HTTPClient: wsClient})
+	if err != nil {
+		t.Fatalf("websocket through the proxy: %v", err)
+	}
+	defer ws.CloseNow()
+	if err := ws.Write(wsCtx, websocket.MessageText, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := ws.Read(wsCtx); err != nil || string(msg) != "before" {
+		t.Fatalf("websocket echo before SIGTERM: %q %v", msg, err)
 	}
 
 	var wg sync.WaitGroup
@@ -214,6 +255,17 @@ func TestGracefulShutdownOfRun(t *testing.T) {
 		if out := p.stderr.String(); strings.Contains(out, "panic") || strings.Contains(out, "DATA RACE") {
 			t.Errorf("%s process output:\n%s", name, out)
 		}
+	}
+	// The websocket does not outlive the process: the proxy ends it at
+	// shutdown with a close frame saying the outpost goes away.
+	_, _, err = ws.Read(wsCtx)
+	switch st := websocket.CloseStatus(err); {
+	case err == nil:
+		t.Error("websocket still delivering after the proxy exited")
+	case wsCtx.Err() != nil:
+		t.Error("websocket still open 90s after SIGTERM")
+	case st != websocket.StatusGoingAway:
+		t.Errorf("websocket ended with %v at shutdown, want close status %d", err, websocket.StatusGoingAway)
 	}
 	// Nothing listens any more.
 	if c, err := net.DialTimeout("tcp", s.proxyAddr, time.Second); err == nil {

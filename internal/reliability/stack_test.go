@@ -85,6 +85,9 @@ type stackOptions struct {
 	keepLog func(line []byte) bool
 	// apiTimeout bounds each request to the core (zero: the client's 30s).
 	apiTimeout time.Duration
+	// coreDown stops the core before the outposts start; startStack then
+	// returns without waiting for them to be configured.
+	coreDown bool
 }
 
 // echo answers with the request URI and the identity headers it saw.
@@ -136,9 +139,14 @@ func startStack(t testing.TB, opt stackOptions) *stack {
 		t.Fatal(err)
 	}
 	s.ldapAddr = lln.Addr().String()
+	if opt.coreDown {
+		s.core.Stop()
+	}
 	s.proxyOut = s.run(t, "rel-proxy", pp, log.With("test_outpost", "proxy"), opt.apiTimeout)
 	s.ldapOut = s.run(t, "rel-ldap", lp, log.With("test_outpost", "ldap"), opt.apiTimeout)
-	s.waitReady(t)
+	if !opt.coreDown {
+		s.waitReady(t)
+	}
 	return s
 }
 

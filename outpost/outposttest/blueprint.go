@@ -61,7 +61,7 @@ func parseBlueprint(data []byte) (*bpFile, error) {
 	}
 	root := doc.Content[0]
 	bp := &bpFile{}
-	budget := maxNodes
+	b := newBudget()
 	version := false
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		key, val := root.Content[i].Value, root.Content[i+1]
@@ -74,7 +74,7 @@ func parseBlueprint(data []byte) (*bpFile, error) {
 		case "metadata", "context":
 			// Names and labels; context only feeds !Context, which is not
 			// supported, so it has no effect.
-			if _, err := decodeBudget(val, &budget); err != nil {
+			if _, err := decodeBudget(val, b); err != nil {
 				return nil, fmt.Errorf("blueprint: %s: %w", key, err)
 			}
 		case "entries":
@@ -82,7 +82,7 @@ func parseBlueprint(data []byte) (*bpFile, error) {
 				return nil, fmt.Errorf("blueprint: line %d: entries must be a list", val.Line)
 			}
 			for n, en := range val.Content {
-				e, err := parseEntry(n, en, &budget)
+				e, err := parseEntry(n, en, b)
 				if err != nil {
 					return nil, err
 				}
@@ -98,7 +98,7 @@ func parseBlueprint(data []byte) (*bpFile, error) {
 	return bp, nil
 }
 
-func parseEntry(index int, n *yaml.Node, budget *int) (bpEntry, error) {
+func parseEntry(index int, n *yaml.Node, b *budget) (bpEntry, error) {
 	e := bpEntry{index: index, line: n.Line}
 	if n.Kind != yaml.MappingNode {
 		return e, fmt.Errorf("blueprint: entry %d (line %d): must be a mapping", index, n.Line)
@@ -111,7 +111,7 @@ func parseEntry(index int, n *yaml.Node, budget *int) (bpEntry, error) {
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i].Value, n.Content[i+1]
-		v, err := decodeBudget(val, budget)
+		v, err := decodeBudget(val, b)
 		if err != nil {
 			return e, fmt.Errorf("blueprint: %s: %s: %w", &e, key, err)
 		}
@@ -160,15 +160,43 @@ func parseEntry(index int, n *yaml.Node, budget *int) (bpEntry, error) {
 // aliases (a "billion laughs" document) cannot exhaust memory.
 const maxNodes = 1 << 20
 
+// maxAliasNodes bounds the values reached through aliases. maxNodes alone
+// let a few hundred bytes of nested aliases expand to a million values,
+// which took seconds to decode, copy and compare (and far longer under
+// the fuzzer); blueprints written by people or generators repeat a value
+// with an alias a few times, not thousands.
+const maxAliasNodes = 1 << 14
+
+// budget counts the values a document expands to.
+type budget struct {
+	nodes   int // left for the whole document
+	aliased int // left for values reached through an alias
+}
+
+func newBudget() *budget { return &budget{nodes: maxNodes, aliased: maxAliasNodes} }
+
 // decodeBudget turns a YAML node into plain Go values, keeping custom tags
 // as *tagged, and counts every value against the document's budget.
-func decodeBudget(n *yaml.Node, budget *int) (any, error) {
-	*budget--
-	if *budget < 0 {
-		return nil, errors.New("the document expands to too many values (aliases?)")
+func decodeBudget(n *yaml.Node, b *budget) (any, error) {
+	return decodeNode(n, b, false)
+}
+
+func decodeNode(n *yaml.Node, b *budget, viaAlias bool) (any, error) {
+	b.nodes--
+	if b.nodes < 0 {
+		return nil, fmt.Errorf("the document expands to too many values (more than %d)", maxNodes)
+	}
+	if viaAlias {
+		b.aliased--
+		if b.aliased < 0 {
+			return nil, fmt.Errorf("line %d: aliases expand to too many values (more than %d)", n.Line, maxAliasNodes)
+		}
 	}
 	if n.Kind == yaml.AliasNode {
-		return decodeBudget(n.Alias, budget)
+		if n.Alias == nil {
+			return nil, fmt.Errorf("line %d: alias to nothing", n.Line)
+		}
+		return decodeNode(n.Alias, b, true)
 	}
 	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
 		if !supportedTags[n.Tag] {
@@ -180,7 +208,7 @@ func decodeBudget(n *yaml.Node, budget *int) (any, error) {
 			t.args = []any{n.Value}
 		case yaml.SequenceNode:
 			for _, c := range n.Content {
-				v, err := decodeBudget(c, budget)
+				v, err := decodeNode(c, b, viaAlias)
 				if err != nil {
 					return nil, err
 				}
@@ -198,7 +226,7 @@ func decodeBudget(n *yaml.Node, budget *int) (any, error) {
 			if n.Content[i].Kind != yaml.ScalarNode {
 				return nil, fmt.Errorf("line %d: mapping keys must be plain values", n.Content[i].Line)
 			}
-			v, err := decodeBudget(n.Content[i+1], budget)
+			v, err := decodeNode(n.Content[i+1], b, viaAlias)
 			if err != nil {
 				return nil, err
 			}
@@ -208,7 +236,7 @@ func decodeBudget(n *yaml.Node, budget *int) (any, error) {
 	case yaml.SequenceNode:
 		l := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
-			v, err := decodeBudget(c, budget)
+			v, err := decodeNode(c, b, viaAlias)
 			if err != nil {
 				return nil, err
 			}
