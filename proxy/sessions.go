@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -28,8 +31,11 @@ type claims struct {
 	Proxy             *proxyClaims `json:"ak_proxy"`
 	// RawToken is the token passed on in X-authentik-jwt.
 	RawToken string `json:"raw_token,omitempty"`
-	// RawIDToken is the ID token, the id_token_hint of sign-out.
-	RawIDToken string `json:"raw_id_token,omitempty"`
+	// RawIDToken is the ID token of the login, when there was one. It is
+	// not kept in the session: sign-out passes RawToken as id_token_hint, as
+	// authentik's own outpost does, and a second copy of the user's claims
+	// per session would double the session's size.
+	RawIDToken string `json:"-"`
 }
 
 // proxyClaims is the ak_proxy claim of authentik's proxy scope.
@@ -86,11 +92,11 @@ func (a *application) loadSession(r *http.Request) (c *claims, id string, stale,
 	if s.Provider != a.clientID || !a.p.now().Before(s.Expires) {
 		return nil, "", true, false
 	}
-	var out claims
-	if err := json.Unmarshal(s.Data, &out); err != nil {
+	out, err := decodeClaims(s.Data, a.clientID)
+	if err != nil {
 		return nil, "", true, false
 	}
-	return &out, id, false, false
+	return out, id, false, false
 }
 
 // saveSession stores c in a new session and returns its cookie.
@@ -105,7 +111,7 @@ func (a *application) saveSession(ctx context.Context, c *claims) (*http.Cookie,
 	if !expires.After(now) {
 		return nil, errors.New("token already expired")
 	}
-	data, err := json.Marshal(c)
+	data, err := encodeClaims(c, a.clientID)
 	if err != nil {
 		return nil, err
 	}
@@ -164,4 +170,149 @@ func (a *application) expireExcessStates(w http.ResponseWriter, r *http.Request)
 			}
 		}
 	}
+}
+
+// Session payloads come in three forms. A login's claims are the payload
+// of the JWT in RawToken, so the session keeps only that token, in binary:
+// a form byte, the header's length and content, the payload's length and
+// content, then the raw signature. In packedForm header and payload are
+// their JSON through [packDict.pack] (a session of about 400 bytes where
+// the token is 1.3 KB); in tokenForm, for JSON pack cannot take, the header
+// is its base64 text and the payload its JSON. Claims that are not their
+// token's payload (introspected tokens, hand-built tests) are kept as JSON,
+// which is also how older sessions were stored; JSON never starts with a
+// form byte.
+const (
+	tokenForm  = 1
+	packedForm = 2
+)
+
+// encodeClaims returns the session payload of c for the provider whose
+// client ID is clientID.
+func encodeClaims(c *claims, clientID string) ([]byte, error) {
+	if b, ok := encodeToken(c, packDict{extra: clientID}); ok {
+		return b, nil
+	}
+	return json.Marshal(c)
+}
+
+// encodeToken packs c.RawToken when c is exactly its decoded payload and
+// every segment's base64 re-encodes to the same text, so loading gives back
+// the very token authentik signed.
+func encodeToken(c *claims, d packDict) ([]byte, bool) {
+	parts := splitJWT(c.RawToken)
+	if parts == nil {
+		return nil, false
+	}
+	var seg [3][]byte
+	enc := base64.RawURLEncoding.Strict()
+	for i, p := range parts {
+		b, err := enc.DecodeString(p)
+		if err != nil || enc.EncodeToString(b) != p {
+			return nil, false
+		}
+		seg[i] = b
+	}
+	var back claims
+	if json.Unmarshal(seg[1], &back) != nil {
+		return nil, false
+	}
+	back.RawToken, back.RawIDToken = c.RawToken, c.RawIDToken
+	if !reflect.DeepEqual(&back, c) {
+		return nil, false
+	}
+	form, header, payload := byte(packedForm), seg[0], seg[1]
+	ph, ok1 := d.pack(header)
+	pp, ok2 := d.pack(payload)
+	if ok1 && ok2 {
+		header, payload = ph, pp
+	} else {
+		form, header = tokenForm, []byte(parts[0])
+	}
+	out := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(header)+len(payload)+len(seg[2]))
+	out = append(out, form)
+	out = binary.AppendUvarint(out, uint64(len(header)))
+	out = append(out, header...)
+	out = binary.AppendUvarint(out, uint64(len(payload)))
+	out = append(out, payload...)
+	out = append(out, seg[2]...)
+	// What is stored must give back the token: check once here rather
+	// than find out at every request.
+	if got, err := decodeClaims(out, d.extra); err != nil || got.RawToken != c.RawToken {
+		return nil, false
+	}
+	return out, true
+}
+
+// decodeClaims reverses encodeClaims.
+func decodeClaims(data []byte, clientID string) (*claims, error) {
+	var c claims
+	if len(data) == 0 || (data[0] != tokenForm && data[0] != packedForm) {
+		if err := json.Unmarshal(data, &c); err != nil {
+			return nil, fmt.Errorf("decoding session claims: %w", err)
+		}
+		return &c, nil
+	}
+	header, rest, ok := cutSized(data[1:])
+	if !ok {
+		return nil, errors.New("decoding session token: truncated header")
+	}
+	payload, sig, ok := cutSized(rest)
+	if !ok {
+		return nil, errors.New("decoding session token: truncated payload")
+	}
+	enc := base64.RawURLEncoding
+	if data[0] == packedForm {
+		d := packDict{extra: clientID}
+		h, err := d.unpack(header)
+		if err != nil {
+			return nil, fmt.Errorf("decoding session token header: %w", err)
+		}
+		header = enc.AppendEncode(nil, h)
+		if payload, err = d.unpack(payload); err != nil {
+			return nil, fmt.Errorf("decoding session token payload: %w", err)
+		}
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, fmt.Errorf("decoding session token payload: %w", err)
+	}
+	var tok strings.Builder
+	tok.Grow(len(header) + 2 + enc.EncodedLen(len(payload)) + enc.EncodedLen(len(sig)))
+	tok.Write(header)
+	tok.WriteByte('.')
+	writeBase64(&tok, payload)
+	tok.WriteByte('.')
+	writeBase64(&tok, sig)
+	c.RawToken = tok.String()
+	return &c, nil
+}
+
+// writeBase64 writes src to b in unpadded base64url through a small buffer,
+// so a token is built in one allocation: this runs on every request.
+func writeBase64(b *strings.Builder, src []byte) {
+	var buf [64]byte
+	for len(src) > 0 {
+		n := min(len(src), 48) // whole 3-byte groups: chunks join seamlessly
+		base64.RawURLEncoding.Encode(buf[:], src[:n])
+		b.Write(buf[:base64.RawURLEncoding.EncodedLen(n)])
+		src = src[n:]
+	}
+}
+
+// cutSized splits a uvarint-length-prefixed field off the front of b.
+func cutSized(b []byte) (field, rest []byte, ok bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return nil, nil, false
+	}
+	return b[k : k+int(n)], b[k+int(n):], true
+}
+
+// splitJWT returns the three segments of a compact JWS, or nil.
+func splitJWT(raw string) []string {
+	parts := strings.SplitN(raw, ".", 4)
+	if len(parts) != 3 {
+		return nil
+	}
+	return parts
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -14,10 +15,26 @@ type Memory struct {
 	Now func() time.Time
 
 	mu    sync.Mutex
-	byID  map[string]Session
-	bySub map[string]map[string]struct{}
-	bySID map[string]map[string]struct{}
+	byID  map[string]*memEntry
+	bySub map[string][]string
+	bySID map[string][]string
 	saves int
+}
+
+// memEntry is a Session without its ID (the map key) and with the expiry
+// as Unix nanoseconds: 32 bytes less per session than a Session value,
+// which matters at the hundreds of thousands of sessions one process holds.
+// The map holds pointers: its slots are then a quarter of the size, and a
+// map keeps a third or more of its slots empty.
+type memEntry struct {
+	provider, subject, sid string
+	expires                int64
+	data                   []byte
+}
+
+func (e *memEntry) session(id string) Session {
+	return Session{ID: id, Provider: e.provider, Subject: e.subject, SID: e.sid,
+		Expires: time.Unix(0, e.expires), Data: e.data}
 }
 
 var _ Store = (*Memory)(nil)
@@ -31,9 +48,9 @@ func (m *Memory) now() time.Time {
 
 func (m *Memory) init() {
 	if m.byID == nil {
-		m.byID = make(map[string]Session)
-		m.bySub = make(map[string]map[string]struct{})
-		m.bySID = make(map[string]map[string]struct{})
+		m.byID = make(map[string]*memEntry)
+		m.bySub = make(map[string][]string)
+		m.bySID = make(map[string][]string)
 	}
 }
 
@@ -42,15 +59,16 @@ func (m *Memory) Load(_ context.Context, id string) (Session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.init()
-	s, ok := m.byID[id]
+	e, ok := m.byID[id]
 	if !ok {
 		return Session{}, ErrNotFound
 	}
-	if !m.now().Before(s.Expires) {
-		m.remove(s)
+	if m.now().UnixNano() >= e.expires {
+		m.remove(id, e)
 		return Session{}, ErrNotFound
 	}
-	s.Data = append([]byte(nil), s.Data...)
+	s := e.session(id)
+	s.Data = append([]byte(nil), e.data...)
 	return s, nil
 }
 
@@ -64,9 +82,10 @@ func (m *Memory) Save(_ context.Context, s Session) error {
 	defer m.mu.Unlock()
 	m.init()
 	if old, ok := m.byID[s.ID]; ok {
-		m.remove(old)
+		m.remove(s.ID, old)
 	}
-	m.byID[s.ID] = s
+	m.byID[s.ID] = &memEntry{provider: s.Provider, subject: s.Subject, sid: s.SID,
+		expires: s.Expires.UnixNano(), data: s.Data}
 	addIndex(m.bySub, s.Subject, s.ID)
 	addIndex(m.bySID, s.SID, s.ID)
 	// Expired sessions nobody loads again are swept every so many saves, so
@@ -74,10 +93,10 @@ func (m *Memory) Save(_ context.Context, s Session) error {
 	m.saves++
 	if m.saves >= 1024 && m.saves >= len(m.byID) {
 		m.saves = 0
-		now := m.now()
-		for _, old := range m.byID {
-			if !now.Before(old.Expires) {
-				m.remove(old)
+		now := m.now().UnixNano()
+		for id, old := range m.byID {
+			if now >= old.expires {
+				m.remove(id, old)
 			}
 		}
 	}
@@ -97,15 +116,16 @@ func (m *Memory) Delete(_ context.Context, f Filter) (int, error) {
 	case f.ID != "":
 		ids = []string{f.ID}
 	case f.Subject != "":
-		ids = keys(m.bySub[f.Subject])
+		// A copy: remove edits the index slice while this loop reads it.
+		ids = append([]string(nil), m.bySub[f.Subject]...)
 	default:
-		ids = keys(m.bySID[f.SID])
+		ids = append([]string(nil), m.bySID[f.SID]...)
 	}
 	n := 0
 	for _, id := range ids {
-		s, ok := m.byID[id]
-		if ok && f.matches(s) {
-			m.remove(s)
+		e, ok := m.byID[id]
+		if ok && f.matches(e.session(id)) {
+			m.remove(id, e)
 			n++
 		}
 	}
@@ -119,40 +139,35 @@ func (m *Memory) Len() int {
 	return len(m.byID)
 }
 
-func (m *Memory) remove(s Session) {
-	delete(m.byID, s.ID)
-	delIndex(m.bySub, s.Subject, s.ID)
-	delIndex(m.bySID, s.SID, s.ID)
+func (m *Memory) remove(id string, e *memEntry) {
+	delete(m.byID, id)
+	delIndex(m.bySub, e.subject, id)
+	delIndex(m.bySID, e.sid, id)
 }
 
-func addIndex(idx map[string]map[string]struct{}, key, id string) {
+// The indexes map a subject or SID to the IDs of its sessions. A slice,
+// not a set: a user has a handful of sessions, so a scan of them is cheap,
+// and a one-element slice costs 16 bytes where a one-element map costs
+// about 200.
+func addIndex(idx map[string][]string, key, id string) {
 	if key == "" {
 		return
 	}
-	set := idx[key]
-	if set == nil {
-		set = make(map[string]struct{})
-		idx[key] = set
-	}
-	set[id] = struct{}{}
+	idx[key] = append(idx[key], id)
 }
 
-func delIndex(idx map[string]map[string]struct{}, key, id string) {
+func delIndex(idx map[string][]string, key, id string) {
 	if key == "" {
 		return
 	}
-	if set := idx[key]; set != nil {
-		delete(set, id)
-		if len(set) == 0 {
-			delete(idx, key)
-		}
+	ids := idx[key]
+	i := slices.Index(ids, id)
+	if i < 0 {
+		return
 	}
-}
-
-func keys(set map[string]struct{}) []string {
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
+	if len(ids) == 1 {
+		delete(idx, key)
+		return
 	}
-	return out
+	idx[key] = slices.Delete(ids, i, i+1)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,7 +21,21 @@ type Postgres struct {
 
 var _ Store = (*Postgres)(nil)
 
-var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+// validTableName reports whether name is a plain PostgreSQL identifier
+// (^[a-z_][a-z0-9_]{0,62}$), safe to put in SQL unquoted. A loop, not a
+// regexp: the bounded repetition compiles to a large program at start-up.
+func validTableName(name string) bool {
+	if len(name) == 0 || len(name) > 63 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || c == '_' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // NewPostgres returns a store using pool and the table named table (empty
 // means "akoutpost_proxy_session"). now is the clock used for expiry; nil
@@ -34,7 +47,7 @@ func NewPostgres(pool *pgxpool.Pool, table string, now func() time.Time) (*Postg
 	if table == "" {
 		table = "akoutpost_proxy_session"
 	}
-	if !tableName.MatchString(table) {
+	if !validTableName(table) {
 		return nil, fmt.Errorf("postgres session store: invalid table name %q", table)
 	}
 	if now == nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 )
 
@@ -55,11 +54,22 @@ type Store interface {
 	Delete(ctx context.Context, f Filter) (int, error)
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
-
-// ValidID reports whether id can name a session. Stores use it to refuse
-// IDs that could escape a key space or a directory.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
+// ValidID reports whether id can name a session: 1 to 128 characters of
+// [A-Za-z0-9_-]. Stores use it to refuse IDs that could escape a key space
+// or a directory. A loop rather than a regexp: it runs on every request, and
+// the regexp's bounded repetition compiled to a 170 KB program at start-up.
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // validate checks what every store requires of a session before saving it.
 func validate(s Session) error {

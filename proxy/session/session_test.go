@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,5 +100,29 @@ func TestFileUnwritable(t *testing.T) {
 func TestFileNoDir(t *testing.T) {
 	if _, err := session.NewFile("", nil); err == nil {
 		t.Fatal("NewFile(\"\") succeeded")
+	}
+}
+
+func TestValidID(t *testing.T) {
+	long := strings.Repeat("a", 128)
+	tests := []struct {
+		id   string
+		want bool
+	}{
+		{"", false},
+		{"a", true},
+		{"AZaz09_-", true},
+		{long, true},
+		{long + "a", false},
+		{"a.b", false},
+		{"../x", false},
+		{"a b", false},
+		{"é", false},
+		{"a\x00", false},
+	}
+	for _, tt := range tests {
+		if got := session.ValidID(tt.id); got != tt.want {
+			t.Errorf("ValidID(%q) = %v, want %v", tt.id, got, tt.want)
+		}
 	}
 }
