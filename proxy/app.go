@@ -41,7 +41,7 @@ const (
 )
 
 // application is one proxy provider object, ready to serve. It is
-// immutable once built.
+// immutable once built, but for its session cache.
 type application struct {
 	p    *Provider
 	pk   int
@@ -81,6 +81,9 @@ type application struct {
 
 	outpostName string
 	version     string
+
+	// sessions is the one mutable part: a cache, see sessionCache.
+	sessions sessionCache
 }
 
 // stateLifetime bounds how long a login may take between start and callback.

@@ -29,28 +29,30 @@ const (
 
 // authenticate returns the request's user: from its session cookie, else,
 // when the application intercepts header auth, from its Authorization
-// header. A stale session cookie is cleared on w.
-func (a *application) authenticate(w http.ResponseWriter, r *http.Request) (*claims, authSource) {
-	c, _, stale, storeDown := a.loadSession(r)
+// header. h is the user's identity headers (see identityHeaders); c and h
+// may be shared with other requests and must not be modified. A stale
+// session cookie is cleared on w.
+func (a *application) authenticate(w http.ResponseWriter, r *http.Request) (c *claims, h http.Header, via authSource) {
+	c, h, stale, storeDown := a.session(r)
 	if stale {
 		a.clearCookie(w, a.cookieName)
 	}
 	if c != nil {
-		return c, authSession
+		return c, h, authSession
 	}
 	if storeDown {
-		return nil, authStoreDown
+		return nil, nil, authStoreDown
 	}
 	authz := r.Header.Get("Authorization")
 	if !a.interceptAuth || authz == "" {
-		return nil, authNone
+		return nil, nil, authNone
 	}
 	c, err := a.headerAuth(r.Context(), authz)
 	if err != nil {
 		a.p.logger().Info("header authentication failed", "provider", a.name, "reason", err)
-		return nil, authHeaderFailed
+		return nil, nil, authHeaderFailed
 	}
-	return c, authHeader
+	return c, a.identityHeaders(c), authHeader
 }
 
 type headerAuthEntry struct {

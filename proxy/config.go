@@ -99,7 +99,12 @@ type Provider struct {
 	fallbackCert *tlsCertResult
 
 	transports  transportCache
+	buffers     bufferPool
 	headerCache headerAuthCache
+
+	// websockets are the proxied websockets, which Serve ends at shutdown
+	// (http.Server.Shutdown does not track hijacked connections).
+	websockets wsTracker
 }
 
 var (

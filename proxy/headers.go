@@ -96,8 +96,11 @@ func validHeaderName(k string) bool {
 // with an underscore, which nginx, CGI and others fold into a dash
 // (X_authentik_username). It runs on every request, authenticated or not.
 func stripClientIdentity(h http.Header) {
+	const prefix = "x-authentik-"
 	for k := range h {
-		if strings.HasPrefix(strings.ToLower(k), "x-authentik-") || strings.Contains(k, "_") {
+		// EqualFold on the prefix, not ToLower of the key: this runs for
+		// every header of every request and must not allocate.
+		if len(k) >= len(prefix) && strings.EqualFold(k[:len(prefix)], prefix) || strings.Contains(k, "_") {
 			delete(h, k)
 		}
 	}

@@ -105,6 +105,11 @@ func (p *Provider) Serve(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("proxy: draining %s: %w", s.ln.Addr(), err))
 		}
 	}
+	// Proxied websockets get a close frame (1001, going away) and the rest
+	// of the drain bound to close.
+	if n := p.websockets.goingAway(sctx); n > 0 {
+		p.logger().Warn("websockets still open after the drain bound; they end with the process", "count", n)
+	}
 	wg.Wait()
 	p.transports.closeIdle()
 	close(errc)

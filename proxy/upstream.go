@@ -16,7 +16,7 @@ type claimsKey struct{}
 // handleProxy serves proxy mode: authenticate, then pass the request to
 // internal_host with identity headers, or send the browser to login.
 func (a *application) handleProxy(w http.ResponseWriter, r *http.Request) {
-	c, via := a.authenticate(w, r)
+	c, identity, via := a.authenticate(w, r)
 	if c == nil && !a.allowlisted(r.URL) {
 		switch {
 		case via == authStoreDown:
@@ -49,7 +49,9 @@ func (a *application) handleProxy(w http.ResponseWriter, r *http.Request) {
 			// upstream gets identity headers instead.
 			r.Header.Del("Authorization")
 		}
-		for k, v := range a.identityHeaders(c) {
+		// The values are shared with other requests; ReverseProxy sends a
+		// clone of r.Header and never writes to it.
+		for k, v := range identity {
 			r.Header[k] = v
 		}
 		r = r.WithContext(context.WithValue(r.Context(), claimsKey{}, c))
@@ -62,12 +64,19 @@ func (a *application) handleProxy(w http.ResponseWriter, r *http.Request) {
 func (a *application) initUpstream() {
 	rt := a.p.transports.get(a.insecureUpstream)
 	a.upstream = &httputil.ReverseProxy{
-		Rewrite:       a.rewrite,
-		Transport:     &timedTransport{a: a, rt: rt},
-		FlushInterval: -1, // stream: server-sent events and long polls pass at once
-		ErrorHandler:  a.upstreamError,
+		Rewrite:   a.rewrite,
+		Transport: &timedTransport{a: a, rt: rt},
+		// FlushInterval stays 0: ReverseProxy already streams server-sent
+		// events and bodies of unknown length (chunked streams, long polls
+		// writing as they go) at once. -1 would also flush every ordinary
+		// response's headers early from a timer goroutine: a second write
+		// syscall per response, the largest cost in bench/proxy.sh's
+		// profile.
+		ErrorHandler: a.upstreamError,
+		BufferPool:   &a.p.buffers,
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Set("X-Powered-By", "goauthentik.io")
+			limitWebsocket(resp, maxWebsocketFrame, a.p.logger(), a.name, &a.p.websockets)
 			return nil
 		},
 		ErrorLog: nil,
@@ -158,12 +167,15 @@ func (c *transportCache) get(insecure bool) *http.Transport {
 		c.m = make(map[bool]*http.Transport)
 	}
 	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	// Usually one internal_host takes all the traffic: an idle pool per host
+	// smaller than the peak of concurrent requests would close connections
+	// after each burst and dial them again in the next.
 	t := &http.Transport{
 		DialContext:           d.DialContext,
 		TLSClientConfig:       &tls.Config{InsecureSkipVerify: insecure}, //nolint:gosec // internal_host_ssl_validation=false asks for it
 		TLSHandshakeTimeout:   10 * time.Second,
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   64,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   1024,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# bench/proxy.sh: an authenticated request through a proxy-mode provider of
+# `akoutpost run` vs the baseline httputil.ReverseProxy (tuned idle pool,
+# pooled buffers, no auth), both in front of the same small upstream, with
+# wrk on loopback. Rounds alternate baseline and outpost so that drift on a
+# shared machine hits both alike.
+#
+# Environment: ROUNDS (3), DURATION (10s), CONNS (64), THREADS (2),
+# KEEP (set to keep the temp dir with the logs), PERF (a file: record the
+# outpost's CPU profile with `perf record -g` during its last round; read it
+# with `perf report -i FILE`).
+# Target (issue 6): outpost >= 0.8x baseline req/s, p99 <= 1.5x.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-2}
+
+cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+source bench/httpbench/lib.sh
+
+go build -o "$work/akoutpost" ./cmd/akoutpost
+go build -o "$work/httpbench" ./bench/httpbench
+
+read -r p_up p_base p_core p_http p_https p_metrics < <("$work/httpbench" ports 6)
+start upstream "$work/httpbench" upstream -listen "127.0.0.1:$p_up"
+start baseline "$work/httpbench" revproxy -listen "127.0.0.1:$p_base" -upstream "http://127.0.0.1:$p_up"
+start_core "127.0.0.1:$p_core" "http://127.0.0.1:$p_up"
+start outpost env AUTHENTIK_HOST="$core_url" AUTHENTIK_TOKEN="$core_token" \
+	AUTHENTIK_LISTEN__HTTP="127.0.0.1:$p_http" AUTHENTIK_LISTEN__HTTPS="127.0.0.1:$p_https" \
+	AUTHENTIK_LISTEN__METRICS="127.0.0.1:$p_metrics" AKOUTPOST_SESSION_STORE=memory \
+	"$work/akoutpost" run
+outpost_pid=${pids[-1]}
+wait_port "$p_up"
+wait_port "$p_base"
+
+cookie=$("$work/httpbench" login -connect "127.0.0.1:$p_http" -url http://app.bench/ -user bench -password bench-password)
+
+for round in $(seq "$ROUNDS"); do
+	measure baseline "$round" "127.0.0.1:$p_base" -H "Host: app.bench"
+	if [ -n "${PERF:-}" ] && [ "$round" = "$ROUNDS" ]; then
+		perf record -q -g -p "$outpost_pid" -o "$PERF" -- sleep "${DURATION%s}" 2>/dev/null &
+		perf_pid=$!
+	fi
+	measure outpost "$round" "127.0.0.1:$p_http" -H "Host: app.bench" -H "Cookie: $cookie"
+done
+if [ -n "${perf_pid:-}" ]; then wait "$perf_pid" || true; fi
+summary "proxy mode vs httputil.ReverseProxy" 0.8 1.5

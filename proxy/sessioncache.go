@@ -1,0 +1,90 @@
+package proxy
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+
+	"github.com/akoutpost/akoutpost/proxy/session"
+)
+
+// sessionCache remembers what session cookies decoded to, so that a
+// request with a known cookie skips the cookie's HMAC check and decoding
+// the stored claims, which were most of the outpost's own CPU time per
+// request in bench/proxy.sh and bench/nginx.sh. The store is still asked
+// on every request: a session ended by sign-out, by authentik or on another
+// replica ends here at once.
+//
+// A session's ID and data never change (a login always makes a new
+// session with a fresh random ID), so the cookie value, verified once,
+// stands for the same claims until the session is gone. The cookie's own
+// age limit is validity plus a minute, later than the session's expiry,
+// which the store check enforces.
+//
+// The zero value is ready to use. It lives in one application, so a new
+// configuration starts empty.
+type sessionCache struct {
+	mu sync.RWMutex
+	m  map[string]cachedSession // by cookie value
+}
+
+// cachedSession is shared by concurrent requests: read only.
+type cachedSession struct {
+	id      string
+	c       *claims
+	headers http.Header // identityHeaders(c), built once per session
+}
+
+// sessionCacheMax bounds the cache; when full it starts over, which costs
+// one decode per active session.
+const sessionCacheMax = 4096
+
+func (sc *sessionCache) get(cookie string) (cachedSession, bool) {
+	sc.mu.RLock()
+	defer sc.mu.RUnlock()
+	e, ok := sc.m[cookie]
+	return e, ok
+}
+
+func (sc *sessionCache) put(cookie string, e cachedSession) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.m == nil || len(sc.m) >= sessionCacheMax {
+		sc.m = make(map[string]cachedSession)
+	}
+	sc.m[cookie] = e
+}
+
+func (sc *sessionCache) drop(cookie string) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	delete(sc.m, cookie)
+}
+
+// session is loadSession through the cache, with the session's identity
+// headers; the other results mean the same. What it returns must not be
+// modified.
+func (a *application) session(r *http.Request) (c *claims, h http.Header, stale, storeDown bool) {
+	ck, err := r.Cookie(a.cookieName)
+	if err != nil {
+		return nil, nil, false, false
+	}
+	if e, ok := a.sessions.get(ck.Value); ok {
+		s, err := a.p.store.Load(r.Context(), e.id)
+		switch {
+		case err == nil && s.Provider == a.clientID && a.p.now().Before(s.Expires):
+			return e.c, e.headers, false, false
+		case err == nil || errors.Is(err, session.ErrNotFound):
+			a.sessions.drop(ck.Value)
+			return nil, nil, true, false
+		}
+		// The store failed: loadSession below asks again and reports it.
+	}
+	c, id, stale, storeDown := a.loadSession(r)
+	if c == nil {
+		return nil, nil, stale, storeDown
+	}
+	e := cachedSession{id: id, c: c, headers: a.identityHeaders(c)}
+	a.sessions.put(ck.Value, e)
+	return e.c, e.headers, false, false
+}
