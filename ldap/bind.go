@@ -91,8 +91,10 @@ type sessionUser struct {
 }
 
 // bindDirect authenticates username/password for provider rt through the
-// flow executor and the access check.
-func (p *Provider) bindDirect(ctx context.Context, rt *provider, dn, dnKey, username, password, remoteIP string) (bindResult, *flow.Session) {
+// flow executor and the access check. prev is the identity the connection
+// was bound as before this bind, if any.
+func (p *Provider) bindDirect(ctx context.Context, rt *provider, dn, dnKey, username, password, remoteIP string,
+	prev *identity) (bindResult, *flow.Session) {
 	exec := p.executor.Load()
 	if exec == nil {
 		return refuse(goldap.LDAPResultUnavailable, "flow_error", "the provider is not configured yet"), nil
@@ -113,8 +115,6 @@ func (p *Provider) bindDirect(ctx context.Context, rt *provider, dn, dnKey, user
 		return refuse(goldap.LDAPResultOther, "flow_error", "the bind flow ended without a verdict"), nil
 	}
 	s := res.Session
-	// The access check and the user lookup are independent: ask both at
-	// once, since every bind waits for them (authentik asked in turn).
 	var (
 		access     checkAccess
 		me         sessionUser
@@ -123,11 +123,23 @@ func (p *Provider) bindDirect(ctx context.Context, rt *provider, dn, dnKey, user
 		wg         sync.WaitGroup
 		accessPath = "/outposts/ldap/" + strconv.Itoa(rt.cfg.PK) + "/check_access/"
 	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		meErr = s.Get(ctx, "/core/users/me/", nil, &me)
-	}()
+	if prev != nil && prev.providerPK == rt.cfg.PK && prev.dnKey == dnKey && res.User != "" && res.User == prev.username {
+		// A client rebinding as the user it was bound as, whom the core
+		// just named again as the flow's user: the user is known, so
+		// only the access check, which may have changed, is asked. (A
+		// user deleted and recreated under the same name meanwhile keeps
+		// the old pk here, which finds no entry: it fails closed.)
+		me.User.PK, me.User.Username = prev.userPK, prev.username
+	} else {
+		// The access check and the user lookup are independent: ask both
+		// at once, since every bind waits for them (authentik asked in
+		// turn).
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			meErr = s.Get(ctx, "/core/users/me/", nil, &me)
+		}()
+	}
 	accessErr = s.Get(ctx, accessPath, url.Values{"app_slug": {rt.cfg.AppSlug}}, &access)
 	wg.Wait()
 	if accessErr != nil {
@@ -151,7 +163,8 @@ func (p *Provider) bindDirect(ctx context.Context, rt *provider, dn, dnKey, user
 
 // bind decides a simple bind. It never returns success unless the core
 // said yes (or cached bind mode remembers that it did for this password).
-func (p *Provider) bind(ctx context.Context, dn, password, remoteIP string) (res bindResult) {
+// prev is who the connection was bound as before, nil if anonymous.
+func (p *Provider) bind(ctx context.Context, dn, password, remoteIP string, prev *identity) (res bindResult) {
 	defer func() {
 		if r := recover(); r != nil {
 			// authentik answered success here (its named results were zero).
@@ -169,25 +182,37 @@ func (p *Provider) bind(ctx context.Context, dn, password, remoteIP string) (res
 	if st == nil {
 		return refuse(goldap.LDAPResultUnavailable, "no_provider", "the provider is not configured yet")
 	}
-	rt, dnKey := st.routeBind(dn)
+	var rt *provider
+	dnKey, plain := simpleKey(dn)
+	if plain {
+		rt = st.route(dnKey)
+	} else {
+		rt, dnKey = st.routeBind(dn)
+	}
 	if rt == nil {
 		return refuse(goldap.LDAPResultInvalidCredentials, "no_provider", "no LDAP provider serves this DN")
 	}
-	username, err := bindUsername(dn, rt.cfg.usersKey)
-	if err != nil {
-		return refuse(goldap.LDAPResultInvalidCredentials, "invalid_bind_dn", "bind DNs have the form cn=USER,"+rt.cfg.usersDN)
-	}
 	if password == "" {
+		if _, err := bindUsername(dn, rt.cfg.usersKey); err != nil {
+			return refuse(goldap.LDAPResultInvalidCredentials, "invalid_bind_dn", "bind DNs have the form cn=USER,"+rt.cfg.usersDN)
+		}
 		// RFC 4513 5.1.2: an unauthenticated bind; never ask the core.
 		return refuse(goldap.LDAPResultUnwillingToPerform, "invalid_credentials", "unauthenticated binds are not allowed")
 	}
 	if rt.cfg.CachedBind {
+		// Only binds whose DN had the form cn=USER,ou=users,... were
+		// stored, under the same key, so a hit needs no second parse of
+		// the DN (it was a third of a cached bind's CPU).
 		if id, ok := rt.binds.lookup(dnKey, password); ok {
 			id.dn = dn
 			return bindResult{code: goldap.LDAPResultSuccess, id: &id}
 		}
 	}
-	res, s := p.bindDirect(ctx, rt, dn, dnKey, username, password, remoteIP)
+	username, err := bindUsername(dn, rt.cfg.usersKey)
+	if err != nil {
+		return refuse(goldap.LDAPResultInvalidCredentials, "invalid_bind_dn", "bind DNs have the form cn=USER,"+rt.cfg.usersDN)
+	}
+	res, s := p.bindDirect(ctx, rt, dn, dnKey, username, password, remoteIP, prev)
 	if res.code == goldap.LDAPResultSuccess && rt.cfg.CachedBind && s != nil {
 		res.id.userVersion = p.userVersion(ctx, rt, res.id)
 		rt.binds.store(dnKey, password, *res.id, s.Expires())

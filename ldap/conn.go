@@ -1,6 +1,8 @@
 package ldap
 
 import (
+	"slices"
+	"strings"
 	"sync"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -17,6 +19,56 @@ type connState struct {
 	id      *identity
 	cursors map[string]*pageCursor
 	order   []string // cursor cookies, oldest first
+
+	// Clients repeat the base DN and the attribute list of their
+	// searches; the last of each is kept with what was derived from it, so
+	// a repeated search parses neither (a DN parse was a quarter of a
+	// cached equality search's CPU).
+	lastBase, lastBaseKey string
+	lastAttrs             []string
+	lastTypesOnly         bool
+	lastSel               *selector
+}
+
+// baseKey returns keyOf(dn), reusing the last answer for the same DN.
+func (c *connState) baseKey(dn string) (string, error) {
+	c.mu.Lock()
+	if c.lastBaseKey != "" && dn == c.lastBase {
+		k := c.lastBaseKey
+		c.mu.Unlock()
+		return k, nil
+	}
+	c.mu.Unlock()
+	k, ok := simpleKey(dn)
+	if ok {
+		return k, nil
+	}
+	k, err := keyOf(dn)
+	if err != nil || k == "" {
+		return k, err
+	}
+	c.mu.Lock()
+	c.lastBase, c.lastBaseKey = dn, k
+	c.mu.Unlock()
+	return k, nil
+}
+
+// selector returns newSelector(attrs, typesOnly), reusing the last one
+// for the same list. Selectors are read-only once built, so concurrent
+// searches of the connection may share one.
+func (c *connState) selector(attrs []string, typesOnly bool) *selector {
+	c.mu.Lock()
+	if c.lastSel != nil && typesOnly == c.lastTypesOnly && slices.Equal(attrs, c.lastAttrs) {
+		s := c.lastSel
+		c.mu.Unlock()
+		return s
+	}
+	c.mu.Unlock()
+	s := newSelector(attrs, typesOnly)
+	c.mu.Lock()
+	c.lastSel, c.lastAttrs, c.lastTypesOnly = s, slices.Clone(attrs), typesOnly
+	c.mu.Unlock()
+	return s
 }
 
 func (c *connState) identity() *identity {
@@ -119,4 +171,55 @@ func (r *connRegistry) closeSession(id string) int {
 		cs.conn.CloseWithNotice(goldap.LDAPResultUnavailable, "the authentik session ended")
 	}
 	return len(victims)
+}
+
+// simpleKey returns keyOf(s) without parsing when s is a plain DN: RDNs
+// of one type=value each, types a letter then letters, digits or '-',
+// values of letters, digits, '.', '_' and '-' only, no spaces. For such a
+// DN the key is s lower-cased. It reports false for anything else, which
+// the full parser then handles. Bind DNs and search bases are nearly
+// always plain, and the parse was the largest cost of a cached bind.
+func simpleKey(s string) (string, bool) {
+	if s == "" || len(s) > maxDNLength {
+		return "", false
+	}
+	const (
+		typeStart = iota
+		typeRest
+		valueStart
+		valueRest
+	)
+	state := typeStart
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		digit := '0' <= c && c <= '9'
+		switch state {
+		case typeStart:
+			if !letter {
+				return "", false
+			}
+			state = typeRest
+		case typeRest:
+			switch {
+			case c == '=':
+				state = valueStart
+			case !letter && !digit && c != '-':
+				return "", false
+			}
+		case valueStart, valueRest:
+			switch {
+			case c == ',' && state == valueRest:
+				state = typeStart
+			case letter || digit || c == '.' || c == '_' || c == '-':
+				state = valueRest
+			default:
+				return "", false
+			}
+		}
+	}
+	if state != valueRest {
+		return "", false
+	}
+	return strings.ToLower(s), true
 }

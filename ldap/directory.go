@@ -58,18 +58,18 @@ func (u *user) version() string {
 
 // wireUser is the part of the API's User the provider reads.
 type wireUser struct {
-	PK          int              `json:"pk"`
-	Username    string           `json:"username"`
-	Name        string           `json:"name"`
-	IsActive    *bool            `json:"is_active"`
-	IsSuperuser bool             `json:"is_superuser"`
-	Email       string           `json:"email"`
-	UID         string           `json:"uid"`
-	Attributes  map[string]any   `json:"attributes"`
-	GroupsObj   []wirePartialGrp `json:"groups_obj"`
-	DateJoined  *time.Time       `json:"date_joined"`
-	LastUpdated *time.Time       `json:"last_updated"`
-	PwdChanged  *time.Time       `json:"password_change_date"`
+	PK          int               `json:"pk"`
+	Username    string            `json:"username"`
+	Name        string            `json:"name"`
+	IsActive    *bool             `json:"is_active"`
+	IsSuperuser bool              `json:"is_superuser"`
+	Email       string            `json:"email"`
+	UID         string            `json:"uid"`
+	Attributes  map[string]any    `json:"attributes"`
+	GroupsObj   []json.RawMessage `json:"groups_obj"`
+	DateJoined  *time.Time        `json:"date_joined"`
+	LastUpdated *time.Time        `json:"last_updated"`
+	PwdChanged  *time.Time        `json:"password_change_date"`
 }
 
 type wirePartialGrp struct {
@@ -96,18 +96,39 @@ type wireMember struct {
 	Username string `json:"username"`
 }
 
-func decodeUser(raw json.RawMessage) (user, error) {
+// groupRefs shares the groupRef of a group between the users that embed
+// it: in a directory of 100,000 users, each in a few groups, the embedded
+// groups would otherwise be decoded and kept once per membership. A
+// group's JSON is the key, so two users only share a groupRef when the
+// core sent the same group to both.
+type groupRefs map[string]groupRef
+
+func decodeUser(raw json.RawMessage, refs groupRefs) (user, error) {
 	var w wireUser
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return user{}, fmt.Errorf("decoding user: %w", err)
 	}
 	u := user{
 		PK: w.PK, Username: w.Username, Name: w.Name, Email: w.Email, UID: w.UID,
-		Active: w.IsActive != nil && *w.IsActive, Superuser: w.IsSuperuser, Attributes: w.Attributes,
+		Active: w.IsActive != nil && *w.IsActive, Superuser: w.IsSuperuser, Attributes: nonEmpty(w.Attributes),
 	}
-	for _, g := range w.GroupsObj {
-		u.Groups = append(u.Groups, groupRef{PK: g.PK, NumPK: g.NumPK, Name: g.Name,
-			Superuser: g.IsSuperuser, Attributes: g.Attributes})
+	if len(w.GroupsObj) > 0 {
+		u.Groups = make([]groupRef, 0, len(w.GroupsObj))
+	}
+	for _, raw := range w.GroupsObj {
+		if g, ok := refs[string(raw)]; ok {
+			u.Groups = append(u.Groups, g)
+			continue
+		}
+		var g wirePartialGrp
+		if err := json.Unmarshal(raw, &g); err != nil {
+			return user{}, fmt.Errorf("decoding user %q: group: %w", w.Username, err)
+		}
+		ref := groupRef{PK: g.PK, NumPK: g.NumPK, Name: g.Name, Superuser: g.IsSuperuser, Attributes: nonEmpty(g.Attributes)}
+		if refs != nil {
+			refs[string(raw)] = ref
+		}
+		u.Groups = append(u.Groups, ref)
 	}
 	if w.DateJoined != nil {
 		u.DateJoined = *w.DateJoined
@@ -121,12 +142,24 @@ func decodeUser(raw json.RawMessage) (user, error) {
 	return u, nil
 }
 
+// nonEmpty drops an empty attributes map: most users have none, and an
+// empty map costs an allocation each. Reading a nil map is the same.
+func nonEmpty(m map[string]any) map[string]any {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
 func decodeGroup(raw json.RawMessage) (group, error) {
 	var w wireGroup
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return group{}, fmt.Errorf("decoding group: %w", err)
 	}
-	g := group{PK: w.PK, NumPK: w.NumPK, Name: w.Name, Superuser: w.IsSuperuser, Attributes: w.Attributes}
+	g := group{PK: w.PK, NumPK: w.NumPK, Name: w.Name, Superuser: w.IsSuperuser, Attributes: nonEmpty(w.Attributes)}
+	if len(w.UsersObj) > 0 {
+		g.Members = make([]memberRef, 0, len(w.UsersObj))
+	}
 	for _, m := range w.UsersObj {
 		g.Members = append(g.Members, memberRef(m))
 	}

@@ -47,22 +47,84 @@ func (e *entry) add(name string, op bool, values []string) {
 	e.Attributes = append(e.Attributes, attribute{Name: name, Values: values, Operational: op})
 }
 
-// valueArena hands out one-value slices from a shared backing array, so an
-// entry's single values cost one allocation instead of one each: at
-// 100,000 users that is millions of allocations and tens of MiB fewer.
-type valueArena []string
+// builder makes the entries of one snapshot. It carves values, attribute
+// lists and entries out of shared chunks, and hands out one string or one
+// value list for what many entries repeat (group DNs, timestamps, a user's
+// name under three attributes), so a 100,000-user directory costs a few
+// large allocations and no duplicate strings. What it hands out is
+// read-only: entries are shared by every search.
+type builder struct {
+	p        *providerConfig
+	values   []string
+	attrs    []attribute
+	entries  []entry
+	groupDNs map[string]string
+	times    map[int64][]string
+	// built has, for each user entry made, the values its virtual group
+	// and its groups' member lists repeat; users finds them by username.
+	built []userValues
+	users map[string]int32
+	chunk int
+}
 
-func newArena(n int) *valueArena { a := make(valueArena, 0, n); return &a }
+type userValues struct{ dn, username, uid, gid []string }
 
-// one returns []string{v} backed by the arena. The three-index slice keeps
-// a later append to the result from overwriting the arena.
-func (a *valueArena) one(v string) []string {
-	if len(*a) == cap(*a) {
-		*a = make(valueArena, 0, 16)
+// newBuilder makes a builder for about size users and groups. Chunks grow
+// with size up to a bound, so the one-user snapshot of a restricted search
+// allocates little and a large directory allocates a few big blocks.
+func newBuilder(p *providerConfig, size int) *builder {
+	return &builder{p: p, groupDNs: map[string]string{}, times: map[int64][]string{},
+		users: make(map[string]int32, size), chunk: min(max(size, 1), 4096)}
+}
+
+// one returns []string{v} carved from the shared chunk. The three-index
+// slice keeps a later append to the result from overwriting its neighbour.
+func (b *builder) one(v string) []string {
+	if len(b.values) == cap(b.values) {
+		b.values = make([]string, 0, 8*b.chunk)
 	}
-	*a = append(*a, v)
-	n := len(*a)
-	return (*a)[n-1 : n : n]
+	b.values = append(b.values, v)
+	n := len(b.values)
+	return b.values[n-1 : n : n]
+}
+
+// attributes returns an empty attribute list with room for n.
+func (b *builder) attributes(n int) []attribute {
+	if cap(b.attrs)-len(b.attrs) < n {
+		// A user and its virtual group have 26 attributes.
+		b.attrs = make([]attribute, 0, max(n, 26*b.chunk))
+	}
+	l := len(b.attrs)
+	b.attrs = b.attrs[:l+n]
+	return b.attrs[l : l : l+n]
+}
+
+func (b *builder) entry() *entry {
+	if len(b.entries) == cap(b.entries) {
+		b.entries = make([]entry, 0, 2*b.chunk)
+	}
+	b.entries = append(b.entries, entry{})
+	return &b.entries[len(b.entries)-1]
+}
+
+func (b *builder) groupDN(name string) string {
+	dn, ok := b.groupDNs[name]
+	if !ok {
+		dn = b.p.groupDN(name)
+		b.groupDNs[name] = dn
+	}
+	return dn
+}
+
+// time is a timestamp value; directories made by one import share a few.
+func (b *builder) time(t time.Time) []string {
+	k := t.Unix()
+	v, ok := b.times[k]
+	if !ok {
+		v = []string{generalizedTime(t)}
+		b.times[k] = v
+	}
+	return v
 }
 
 // sameOr returns a when it equals b, so equal DN and key strings share
@@ -85,7 +147,15 @@ var (
 	containerClasses = []string{"top", "nsContainer"}
 	emptyValues      = []string{}
 	falseValue       = []string{"FALSE"}
+	trueValue        = []string{"TRUE"}
 )
+
+func boolValue(b bool) []string {
+	if b {
+		return trueValue
+	}
+	return falseValue
+}
 
 // generalizedTime formats t as GeneralizedTime in UTC with seconds.
 func generalizedTime(t time.Time) string {
@@ -133,41 +203,58 @@ func (p *providerConfig) userNumbers(u *user) (uid, gid string) {
 
 // userEntry builds a user's entry as authentik's outpost does.
 func (p *providerConfig) userEntry(u *user) *entry {
+	return newBuilder(p, 1).userEntry(u)
+}
+
+func (b *builder) userEntry(u *user) *entry {
+	p := b.p
 	dn := p.userDN(u.Username)
-	e := &entry{DN: dn, Key: sameOr(dn, p.userKey(u.Username))}
+	e := b.entry()
+	*e = entry{DN: dn, Key: sameOr(dn, p.userKey(u.Username))}
 	custom := flattenAttributes(u.Attributes, u.Username)
-	e.Attributes = make([]attribute, 0, len(custom)+17)
+	e.Attributes = b.attributes(len(custom) + 17)
 	e.Attributes = append(e.Attributes, custom...)
-	v := newArena(16)
 	uid, gid := p.userNumbers(u)
-	memberOf := make([]string, 0, len(u.Groups))
-	for _, g := range u.Groups {
-		memberOf = append(memberOf, p.groupDN(g.Name))
-	}
-	e.add("cn", false, v.one(u.Username))
-	e.add("uid", false, v.one(u.UID))
-	e.add("sAMAccountName", false, v.one(u.Username))
-	e.add("name", false, v.one(u.Name))
-	e.add("displayName", false, v.one(u.Name))
-	e.add("sn", false, v.one(u.Name))
-	// authentik sends one empty value for a user without email; clients
-	// compare against that, so it is kept.
-	e.add("mail", false, v.one(u.Email))
-	e.add("objectClass", false, userClasses)
-	e.add("uidNumber", false, v.one(uid))
-	e.add("gidNumber", false, v.one(gid))
-	e.add("homeDirectory", false, v.one("/home/"+u.Username))
-	e.add("memberOf", false, memberOf)
-	e.add("ak-active", false, v.one(ldapBool(u.Active)))
-	e.add("ak-superuser", false, v.one(ldapBool(u.Superuser)))
-	for _, ts := range []struct {
-		name string
-		t    time.Time
-	}{{"pwdChangedTime", u.PwdChanged}, {"createTimestamp", u.DateJoined}, {"modifyTimestamp", u.LastUpdated}} {
-		if !ts.t.IsZero() {
-			e.add(ts.name, true, v.one(generalizedTime(ts.t)))
+	memberOf := emptyValues
+	if len(u.Groups) > 0 {
+		memberOf = make([]string, len(u.Groups))
+		for i, g := range u.Groups {
+			memberOf[i] = b.groupDN(g.Name)
 		}
 	}
+	username, name := b.one(u.Username), b.one(u.Name)
+	uidNumber, gidNumber := b.one(uid), b.one(gid)
+	if gid == uid {
+		gidNumber = uidNumber
+	}
+	e.add("cn", false, username)
+	uidValue := b.one(u.UID)
+	e.add("uid", false, uidValue)
+	e.add("sAMAccountName", false, username)
+	e.add("name", false, name)
+	e.add("displayName", false, name)
+	e.add("sn", false, name)
+	// authentik sends one empty value for a user without email; clients
+	// compare against that, so it is kept.
+	e.add("mail", false, b.one(u.Email))
+	e.add("objectClass", false, userClasses)
+	e.add("uidNumber", false, uidNumber)
+	e.add("gidNumber", false, gidNumber)
+	e.add("homeDirectory", false, b.one("/home/"+u.Username))
+	e.add("memberOf", false, memberOf)
+	e.add("ak-active", false, boolValue(u.Active))
+	e.add("ak-superuser", false, boolValue(u.Superuser))
+	if !u.PwdChanged.IsZero() {
+		e.add("pwdChangedTime", true, b.time(u.PwdChanged))
+	}
+	if !u.DateJoined.IsZero() {
+		e.add("createTimestamp", true, b.time(u.DateJoined))
+	}
+	if !u.LastUpdated.IsZero() {
+		e.add("modifyTimestamp", true, b.time(u.LastUpdated))
+	}
+	b.users[u.Username] = int32(len(b.built))
+	b.built = append(b.built, userValues{dn: b.one(e.DN), username: username, uid: uidValue, gid: gidNumber})
 	return e
 }
 
@@ -182,58 +269,81 @@ func (p *providerConfig) groupGID(g *group) string {
 // groupEntry builds a group's entry. members are the users to list; the
 // caller passes a reduced list for searchers without full access.
 func (p *providerConfig) groupEntry(g *group, members []memberRef, parents, children []string) *entry {
-	dn := p.groupDN(g.Name)
-	e := &entry{DN: dn, Key: sameOr(dn, p.groupKey(g.Name))}
-	e.Attributes = flattenAttributes(g.Attributes, "")
+	return newBuilder(p, 1).groupEntry(g, members, parents, children)
+}
+
+func (b *builder) groupEntry(g *group, members []memberRef, parents, children []string) *entry {
+	p := b.p
+	dn := b.groupDN(g.Name)
+	e := b.entry()
+	*e = entry{DN: dn, Key: sameOr(dn, p.groupKey(g.Name))}
+	custom := flattenAttributes(g.Attributes, "")
+	e.Attributes = b.attributes(len(custom) + 9)
+	e.Attributes = append(e.Attributes, custom...)
 	member := make([]string, 0, len(members)+len(children))
 	memberUID := make([]string, 0, len(members))
 	for _, m := range members {
+		// Members share the strings of their user entries when the
+		// snapshot has them.
+		if i, ok := b.users[m.Username]; ok {
+			us := &b.built[i]
+			member = append(member, us.dn[0])
+			memberUID = append(memberUID, us.username[0])
+			continue
+		}
 		member = append(member, p.userDN(m.Username))
 		memberUID = append(memberUID, m.Username)
 	}
 	for _, c := range children {
-		member = append(member, p.groupDN(c))
+		member = append(member, b.groupDN(c))
 	}
 	memberOf := make([]string, 0, len(parents))
 	for _, par := range parents {
-		memberOf = append(memberOf, p.groupDN(par))
+		memberOf = append(memberOf, b.groupDN(par))
 	}
-	e.add("cn", false, []string{g.Name})
-	e.add("uid", false, []string{g.PK})
-	e.add("sAMAccountName", false, []string{g.Name})
-	e.add("gidNumber", false, []string{p.groupGID(g)})
+	name := b.one(g.Name)
+	e.add("cn", false, name)
+	e.add("uid", false, b.one(g.PK))
+	e.add("sAMAccountName", false, name)
+	e.add("gidNumber", false, b.one(p.groupGID(g)))
 	e.add("member", false, member)
 	// memberUid lets RFC 2307 clients (nslcd, sssd) list members without
 	// parsing DNs; authentik lacks it (goauthentik/authentik#15722).
 	e.add("memberUid", false, memberUID)
 	e.add("memberOf", false, memberOf)
 	e.add("objectClass", false, groupClasses)
-	e.add("ak-superuser", false, []string{ldapBool(g.Superuser)})
+	e.add("ak-superuser", false, boolValue(g.Superuser))
 	return e
 }
 
 // virtualGroupEntry is the per-user group carrying the user's gidNumber.
 func (p *providerConfig) virtualGroupEntry(u *user) *entry {
-	return p.virtualGroupEntryDN(u, p.userDN(u.Username))
+	b := newBuilder(p, 1)
+	b.userEntry(u)
+	return b.virtualGroupEntry(0)
 }
 
-// virtualGroupEntryDN is virtualGroupEntry with the user's DN already
-// made, so the snapshot shares that string.
-func (p *providerConfig) virtualGroupEntryDN(u *user, userDN string) *entry {
-	_, gid := p.userNumbers(u)
-	dn := p.vgroupDN(u.Username)
-	v := newArena(6)
-	return &entry{DN: dn, Key: sameOr(dn, p.vgroupKey(u.Username)), Attributes: []attribute{
-		{Name: "cn", Values: v.one(u.Username)},
-		{Name: "uid", Values: v.one(u.UID)},
-		{Name: "sAMAccountName", Values: v.one(u.Username)},
-		{Name: "gidNumber", Values: v.one(gid)},
-		{Name: "member", Values: v.one(userDN)},
-		{Name: "memberUid", Values: v.one(u.Username)},
-		{Name: "memberOf", Values: emptyValues},
-		{Name: "objectClass", Values: vgroupClasses},
-		{Name: "ak-superuser", Values: falseValue},
-	}}
+// virtualGroupEntry makes the virtual group of the i-th user entry
+// built, sharing that entry's values.
+func (b *builder) virtualGroupEntry(i int) *entry {
+	p := b.p
+	us := &b.built[i]
+	username := us.username[0]
+	dn := p.vgroupDN(username)
+	e := b.entry()
+	*e = entry{DN: dn, Key: sameOr(dn, p.vgroupKey(username)), Attributes: b.attributes(9)}
+	e.Attributes = append(e.Attributes,
+		attribute{Name: "cn", Values: us.username},
+		attribute{Name: "uid", Values: us.uid},
+		attribute{Name: "sAMAccountName", Values: us.username},
+		attribute{Name: "gidNumber", Values: us.gid},
+		attribute{Name: "member", Values: us.dn},
+		attribute{Name: "memberUid", Values: us.username},
+		attribute{Name: "memberOf", Values: emptyValues},
+		attribute{Name: "objectClass", Values: vgroupClasses},
+		attribute{Name: "ak-superuser", Values: falseValue},
+	)
+	return e
 }
 
 // containerEntries are ou=users, ou=groups and ou=virtual-groups.

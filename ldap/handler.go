@@ -29,9 +29,10 @@ func (h handler) ConnClosed(c *ldapserver.Conn) { h.p.conns.closed(c) }
 func (h handler) Bind(ctx context.Context, c *ldapserver.Conn, req *ldapserver.BindRequest) ldapserver.Result {
 	start := time.Now()
 	cs := h.p.conns.get(c)
+	prev := cs.identity()
 	// Anonymous until this bind succeeds (RFC 4511 4.2.1).
 	cs.setIdentity(nil)
-	res := h.p.bind(ctx, req.DN, req.Password, remoteIP(c.RemoteAddr()))
+	res := h.p.bind(ctx, req.DN, req.Password, remoteIP(c.RemoteAddr()), prev)
 	app := ""
 	if st := h.p.state.Load(); st != nil && res.id != nil {
 		if rt := st.byPK(res.id.providerPK); rt != nil {

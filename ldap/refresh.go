@@ -10,6 +10,12 @@ import (
 // which users changed since a bind was cached.
 const refreshSkew = time.Minute
 
+// refreshUserPageSize is the page size of a full directory's users. The
+// client's default of 100 makes a 100,000-user directory a thousand
+// round trips, most of the load time; 500 users (each with its groups
+// embedded) stay far below the client's limit on a response.
+const refreshUserPageSize = "500"
+
 // refresh fetches the whole directory for the providers in cached search
 // mode and swaps their snapshots atomically; a failed fetch keeps the last
 // good snapshots. It then forgets cached binds of users that changed.
@@ -26,7 +32,7 @@ func (p *Provider) refresh(ctx context.Context, st *state) {
 	}
 	if len(cached) > 0 {
 		start := time.Now()
-		users, groups, err := fetch(ctx, p.lent().dir, url.Values{}, url.Values{})
+		users, groups, err := fetch(ctx, p.lent().dir, url.Values{"page_size": {refreshUserPageSize}}, url.Values{})
 		if err != nil {
 			p.logger().Warn("refreshing the LDAP directory failed; serving the last good one", "error", err)
 		} else {

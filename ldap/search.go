@@ -105,10 +105,7 @@ func newSelector(attrs []string, typesOnly bool) *selector {
 func (s *selector) apply(e *entry) []attribute {
 	out := make([]attribute, 0, len(e.Attributes))
 	for _, a := range e.Attributes {
-		sel := s.names[strings.ToLower(a.Name)] ||
-			s.all && (!a.Operational || e.meta) ||
-			s.allOperational && (a.Operational || e.meta)
-		if !sel {
+		if !s.selects(e, &a) {
 			continue
 		}
 		if s.typesOnly {
@@ -117,6 +114,35 @@ func (s *selector) apply(e *entry) []attribute {
 		out = append(out, a)
 	}
 	return out
+}
+
+// selects reports whether attribute a of e is returned.
+func (s *selector) selects(e *entry, a *attribute) bool {
+	return s.all && (!a.Operational || e.meta) ||
+		s.allOperational && (a.Operational || e.meta) ||
+		len(s.names) > 0 && s.named(a.Name)
+}
+
+// named reports whether name was asked for, ignoring case. Entry
+// attribute names are mixed-case ASCII (memberOf, sAMAccountName), so they
+// are folded in a stack buffer: strings.ToLower allocated for each of them
+// in every returned entry.
+func (s *selector) named(name string) bool {
+	var buf [64]byte
+	if len(name) > len(buf) {
+		return s.names[strings.ToLower(name)]
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 0x80 {
+			return s.names[strings.ToLower(name)]
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return s.names[string(buf[:len(name)])]
 }
 
 // restrictedView is the directory as a user without the "search full

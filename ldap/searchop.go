@@ -37,11 +37,11 @@ func (p *Provider) search(ctx context.Context, cs *connState, req *ldapserver.Se
 	if err != nil {
 		return searchFail(goldap.LDAPResultProtocolError, "filter_parse_fail", "", "invalid filter: "+err.Error())
 	}
-	baseKey, err := keyOf(req.BaseDN)
+	baseKey, err := cs.baseKey(req.BaseDN)
 	if err != nil {
 		return searchFail(goldap.LDAPResultInvalidDNSyntax, "invalid_base_dn", "", "invalid base DN")
 	}
-	sel := newSelector(req.Attributes, req.TypesOnly)
+	sel := cs.selector(req.Attributes, req.TypesOnly)
 	st := p.state.Load()
 	if st == nil {
 		return searchFail(goldap.LDAPResultUnavailable, "no_provider", "", "the provider is not configured yet")
@@ -96,12 +96,27 @@ func (p *Provider) search(ctx context.Context, cs *connState, req *ldapserver.Se
 
 // writeEntry sends e with the selected attributes.
 func writeEntry(w ldapserver.SearchWriter, e *entry, sel *selector) error {
-	attrs := sel.apply(e)
-	out := &ldapserver.Entry{DN: e.DN, Attributes: make([]ldapserver.Attribute, len(attrs))}
-	for i, a := range attrs {
-		out.Attributes[i] = ldapserver.Attribute{Type: a.Name, Values: a.Values}
+	// One allocation for the attribute list, none for the selection: this
+	// runs for every entry of every search.
+	n := 0
+	for i := range e.Attributes {
+		if sel.selects(e, &e.Attributes[i]) {
+			n++
+		}
 	}
-	return w.WriteEntry(out)
+	out := ldapserver.Entry{DN: e.DN, Attributes: make([]ldapserver.Attribute, 0, n)}
+	for i := range e.Attributes {
+		a := &e.Attributes[i]
+		if !sel.selects(e, a) {
+			continue
+		}
+		v := a.Values
+		if sel.typesOnly {
+			v = nil
+		}
+		out.Attributes = append(out.Attributes, ldapserver.Attribute{Type: a.Name, Values: v})
+	}
+	return w.WriteEntry(&out)
 }
 
 // matched returns the DN of the nearest existing ancestor of key.

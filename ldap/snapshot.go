@@ -20,9 +20,13 @@ type snapshot struct {
 	prov    *providerConfig
 	entries []*entry
 	byKey   map[string]int32
-	// index maps a lower-cased attribute name to value keys (see indexKey)
-	// to the positions of the entries holding that value, ascending.
-	index map[string]map[string][]int32
+	// index maps a lower-cased attribute name to value keys (see
+	// indexKey) to a posting list: the positions of the entries holding
+	// that value, ascending, stored in post. One shared array instead of a
+	// slice per value saves a slice header and an allocation per value; at
+	// 100,000 users there are about a million values.
+	index map[string]map[string]postings
+	post  []int32
 	// users by pk, for access-restricted views and cached-bind checks.
 	users map[int]*user
 }
@@ -36,19 +40,18 @@ func buildSnapshot(p *providerConfig, users []user, groups []group, version stri
 	s.entries = make([]*entry, 0, n)
 	s.entries = append(s.entries, p.baseEntry(version))
 	s.entries = append(s.entries, p.containerEntries()...)
-	firstUser := len(s.entries)
+	b := newBuilder(p, len(users)+len(groups))
 	for i := range users {
 		u := &users[i]
 		s.users[u.PK] = u
-		s.entries = append(s.entries, p.userEntry(u))
+		s.entries = append(s.entries, b.userEntry(u))
 	}
 	for i := range groups {
 		g := &groups[i]
-		s.entries = append(s.entries, p.groupEntry(g, g.Members, g.Parents, g.Children))
+		s.entries = append(s.entries, b.groupEntry(g, g.Members, g.Parents, g.Children))
 	}
 	for i := range users {
-		// The user entry's DN string is shared by the virtual group.
-		s.entries = append(s.entries, p.virtualGroupEntryDN(&users[i], s.entries[firstUser+i].DN))
+		s.entries = append(s.entries, b.virtualGroupEntry(i))
 	}
 	s.byKey = make(map[string]int32, len(s.entries))
 	for i, e := range s.entries {
@@ -60,31 +63,98 @@ func buildSnapshot(p *providerConfig, users []user, groups []group, version stri
 	return s
 }
 
+// postings locates one value's posting list in snapshot.post.
+type postings struct{ off, n int32 }
+
 func (s *snapshot) buildIndexes() {
-	s.index = make(map[string]map[string][]int32, len(indexedAttributes))
-	for i, e := range s.entries {
-		for _, a := range e.Attributes {
-			name := strings.ToLower(a.Name)
+	s.index = make(map[string]map[string]postings, len(indexedAttributes))
+	// First pass: give every distinct value a posting number, count its
+	// entries, and record (posting, entry) pairs in entry order; then lay
+	// the lists out in post and fill them from the pairs, which keeps each
+	// list ascending. The pairs are the only transient memory.
+	type pair struct{ posting, entry int32 }
+	lower := map[string]string{} // attribute name -> lower case, or "" if not indexed
+	indexed := func(a *attribute) string {
+		name, ok := lower[a.Name]
+		if !ok {
+			name = strings.ToLower(a.Name)
 			if !indexedAttributes[name] {
+				name = ""
+			}
+			lower[a.Name] = name
+		}
+		return name
+	}
+	// Counting the values first sizes pairs exactly: growing it by
+	// doubling copied it a dozen times at 100,000 users.
+	n := 0
+	for _, e := range s.entries {
+		for i := range e.Attributes {
+			if indexed(&e.Attributes[i]) != "" {
+				n += len(e.Attributes[i].Values)
+			}
+		}
+	}
+	var (
+		lists []postings
+		last  []int32 // the last entry counted for each posting
+		pairs = make([]pair, 0, n)
+	)
+	for i, e := range s.entries {
+		for j := range e.Attributes {
+			a := &e.Attributes[j]
+			name := indexed(a)
+			if name == "" {
 				continue
 			}
 			m := s.index[name]
 			if m == nil {
-				m = make(map[string][]int32, len(s.entries)/2)
+				m = map[string]postings{}
 				s.index[name] = m
 			}
 			kind := attributeKind(name)
 			for _, v := range a.Values {
 				k := s.indexKey(kind, v)
-				list := m[k]
-				// Values repeat within an entry rarely; skip the duplicate.
-				if len(list) > 0 && list[len(list)-1] == int32(i) {
+				pl, ok := m[k]
+				if !ok {
+					pl = postings{off: int32(len(lists))}
+					m[k] = pl
+					lists = append(lists, postings{})
+					last = append(last, -1)
+				}
+				// Values repeat within an entry rarely; count the entry once.
+				if last[pl.off] == int32(i) {
 					continue
 				}
-				m[k] = append(list, int32(i))
+				last[pl.off] = int32(i)
+				lists[pl.off].n++
+				pairs = append(pairs, pair{pl.off, int32(i)})
 			}
 		}
 	}
+	off := int32(0)
+	for j := range lists {
+		lists[j].off = off
+		off += lists[j].n
+		lists[j].n = 0
+	}
+	s.post = make([]int32, off)
+	for _, p := range pairs {
+		l := &lists[p.posting]
+		s.post[l.off+l.n] = p.entry
+		l.n++
+	}
+	for _, m := range s.index {
+		for k, pl := range m {
+			m[k] = lists[pl.off]
+		}
+	}
+}
+
+// list returns the entries of a posting list; the three-index slice keeps
+// an append by a caller from writing into the next list.
+func (s *snapshot) list(pl postings) []int32 {
+	return s.post[pl.off : pl.off+pl.n : pl.off+pl.n]
 }
 
 // indexKey normalises a value the way equality compares it.
@@ -144,7 +214,11 @@ func (s *snapshot) candidates(f *filter) (list []int32, ok bool) {
 		if !indexed {
 			return nil, false
 		}
-		return m[s.filterKey(f)], true
+		pl, found := m[s.filterKey(f)]
+		if !found {
+			return nil, true
+		}
+		return s.list(pl), true
 	case opAnd:
 		var best []int32
 		found := false

@@ -24,8 +24,9 @@ type apiDirectory struct{ api *outpost.Client }
 func (d apiDirectory) listUsers(ctx context.Context, q url.Values) ([]user, error) {
 	q = withParams(q, "include_groups", "true")
 	var out []user
+	refs := groupRefs{}
 	err := d.api.List(ctx, "/core/users/", q, func(raw json.RawMessage) error {
-		u, err := decodeUser(raw)
+		u, err := decodeUser(raw, refs)
 		if err != nil {
 			return err
 		}
@@ -34,6 +35,11 @@ func (d apiDirectory) listUsers(ctx context.Context, q url.Values) ([]user, erro
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing users: %w", err)
+	}
+	// A cached snapshot keeps the users; appending left up to half of
+	// the slice unused.
+	if cap(out)-len(out) > len(out)/8 {
+		out = append(make([]user, 0, len(out)), out...)
 	}
 	return out, nil
 }

@@ -1,6 +1,8 @@
 package ldapserver
 
 import (
+	"slices"
+
 	ldap "github.com/go-ldap/ldap/v3"
 )
 
@@ -126,7 +128,12 @@ func (b *builder) result(r *Result) {
 
 // encodeResult encodes a response made of an LDAPResult alone.
 func encodeResult(id int64, opTag byte, r *Result) []byte {
-	b := builder{buf: make([]byte, 0, 64+len(r.MatchedDN)+len(r.Message))}
+	return appendResult(make([]byte, 0, 64+len(r.MatchedDN)+len(r.Message)), id, opTag, r)
+}
+
+// appendResult appends the encoding of encodeResult to dst.
+func appendResult(dst []byte, id int64, opTag byte, r *Result) []byte {
+	b := builder{buf: dst}
 	b.beginMessage(id, opTag)
 	b.result(r)
 	b.endMessage(r.Controls)
@@ -151,6 +158,11 @@ func encodeExtended(id int64, r *ExtendedResult) []byte {
 // encodeEntry encodes a SearchResultEntry (RFC 4511 4.5.2), attributes in
 // the order given; typesOnly drops the values.
 func encodeEntry(id int64, e *Entry, typesOnly bool) []byte {
+	return appendEntry(nil, id, e, typesOnly)
+}
+
+// appendEntry appends the encoding of encodeEntry to dst, growing it once.
+func appendEntry(dst []byte, id int64, e *Entry, typesOnly bool) []byte {
 	size := 32 + len(e.DN)
 	for _, a := range e.Attributes {
 		size += 12 + len(a.Type)
@@ -160,7 +172,7 @@ func encodeEntry(id int64, e *Entry, typesOnly bool) []byte {
 			}
 		}
 	}
-	b := builder{buf: make([]byte, 0, size)}
+	b := builder{buf: slices.Grow(dst, size)}
 	b.beginMessage(id, tagSearchEntry)
 	b.string(classUniversal|tagOctetString, e.DN)
 	b.begin(classUniversal | tagSequence)

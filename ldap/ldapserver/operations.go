@@ -81,8 +81,10 @@ func (c *Conn) dispatch(m *message, br *bufio.Reader) (*bufio.Reader, bool, erro
 		}
 		req.Controls, req.Paging = goCtrls, paging
 		return br, false, c.start(m.id, respTag, false, func(ctx context.Context, op *operation) []byte {
-			res := c.search(ctx, op, m.id, req)
-			return encodeResult(m.id, tagSearchDone, &res)
+			res, pending := c.search(ctx, op, m.id, req)
+			// The entries not yet sent go out with SearchResultDone in
+			// one write: a one-entry search costs one syscall, not two.
+			return appendResult(pending, m.id, tagSearchDone, &res)
 		})
 	case tagCompareRequest:
 		req, err := parseCompare(m.op)
@@ -296,7 +298,9 @@ func (c *Conn) bind(ctx context.Context, req *BindRequest, auth bindAuth) Result
 	return res
 }
 
-func (c *Conn) search(ctx context.Context, op *operation, id int64, req *SearchRequest) Result {
+// search runs a search; it returns the result and the encoded entries
+// still waiting in the writer's buffer, to be sent before the result.
+func (c *Conn) search(ctx context.Context, op *operation, id int64, req *SearchRequest) (Result, []byte) {
 	if req.TimeLimit > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeLimit)*time.Second)
@@ -306,6 +310,8 @@ func (c *Conn) search(ctx context.Context, op *operation, id int64, req *SearchR
 	res := c.st.handler.Search(ctx, c, req, w)
 	w.mu.Lock()
 	w.done = true // an entry after SearchResultDone would corrupt the result
+	pending := w.pending
+	w.pending = nil
 	w.mu.Unlock()
 	switch {
 	case req.TimeLimit > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) && (res.Code != ldap.LDAPResultSuccess || w.stopped):
@@ -322,7 +328,7 @@ func (c *Conn) search(ctx context.Context, op *operation, id int64, req *SearchR
 		// cookie tells the client there is no next page.
 		res.Controls = append(res.Controls, PagingResult(nil))
 	}
-	return res
+	return res, pending
 }
 
 var errSearchDone = errors.New("ldapserver: SearchWriter used after Search returned")
@@ -339,6 +345,23 @@ type searchWriter struct {
 	sent      int
 	overLimit bool // an entry was refused for the size limit
 	stopped   bool // an entry was refused because ctx ended
+	// pending holds encoded entries not yet written: small results leave
+	// with SearchResultDone in one write, large ones go out in chunks of
+	// about flushSize, so a search costs few syscalls and bounded memory.
+	pending []byte
+}
+
+// flushSize is when a search's buffered entries are written out.
+const flushSize = 32 << 10
+
+// flushLocked writes the buffered entries.
+func (w *searchWriter) flushLocked() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	err := w.c.write(w.op, w.pending)
+	w.pending = w.pending[:0]
+	return err
 }
 
 func (w *searchWriter) WriteEntry(e *Entry) error {
@@ -358,10 +381,13 @@ func (w *searchWriter) WriteEntry(e *Entry) error {
 		w.overLimit = true
 		return ErrSizeLimitExceeded
 	}
-	if err := w.c.write(w.op, encodeEntry(w.id, e, w.req.TypesOnly)); err != nil {
-		return fmt.Errorf("ldapserver: writing entry %q: %w", e.DN, err)
-	}
+	w.pending = appendEntry(w.pending, w.id, e, w.req.TypesOnly)
 	w.sent++
+	if len(w.pending) >= flushSize {
+		if err := w.flushLocked(); err != nil {
+			return fmt.Errorf("ldapserver: writing entry %q: %w", e.DN, err)
+		}
+	}
 	return nil
 }
 
@@ -375,7 +401,9 @@ func (w *searchWriter) WriteReference(urls ...string) error {
 		w.stopped = true
 		return err
 	}
-	if err := w.c.write(w.op, encodeReference(w.id, urls)); err != nil {
+	// References keep their place among the entries.
+	w.pending = append(w.pending, encodeReference(w.id, urls)...)
+	if err := w.flushLocked(); err != nil {
 		return fmt.Errorf("ldapserver: writing reference: %w", err)
 	}
 	return nil

@@ -155,6 +155,12 @@ type Result struct {
 	Reason string
 	// Session is the user's session after a successful run, nil otherwise.
 	Session *Session
+	// User is the username the core named as the flow's pending user
+	// (the password and authenticator stages show it), empty when no
+	// challenge named one. After a successful run it is the user the
+	// session belongs to, which spares a caller that already knows that
+	// user a request to /core/users/me/.
+	User string
 }
 
 // Error reports that the core could not answer a request.
@@ -190,6 +196,7 @@ func (e *Error) Unavailable() bool {
 // challenge is the part of every challenge the executor reads.
 type challenge struct {
 	Component      string                   `json:"component"`
+	PendingUser    string                   `json:"pending_user"`
 	ResponseErrors map[string][]errorDetail `json:"response_errors"`
 	ErrorMessage   string                   `json:"error_message"`
 	To             string                   `json:"to"`
@@ -222,15 +229,19 @@ func (e *Executor) Run(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	e.observe(true, ch.Component, req.Flow, start)
+	pending := ""
 	for step := 0; ; step++ {
 		log.Debug("flow challenge", "component", ch.Component, "step", step)
+		if ch.PendingUser != "" {
+			pending = ch.PendingUser
+		}
 		if reason := firstError(ch.ResponseErrors); reason != "" {
 			return Result{Outcome: OutcomeRejected, Stage: ch.Component, Reason: reason}, nil
 		}
 		var answer any
 		switch ch.Component {
 		case StageRedirect:
-			return Result{Outcome: OutcomeSuccess, Stage: ch.Component, Session: s}, nil
+			return Result{Outcome: OutcomeSuccess, Stage: ch.Component, Session: s, User: pending}, nil
 		case StageAccessDenied:
 			reason := ch.ErrorMessage
 			if reason == "" {

@@ -1,6 +1,7 @@
 package outposttest
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/url"
@@ -81,22 +82,37 @@ func applyUser(m *model, existing any, f fields, ident string) (any, error) {
 		return nil, f.errorf("type", "unknown user type %q", u.userType)
 	}
 	if pwSet {
-		if err := setPassword(u, password); err != nil {
+		if err := m.setPassword(u, password); err != nil {
 			return nil, f.errorf("password", "%v", err)
 		}
 	}
 	return u, nil
 }
 
-func setPassword(u *user, password string) error {
+// setPassword hashes a password once per distinct password: even at bcrypt's
+// minimum cost a hash takes about a millisecond, which made a blueprint of
+// 100,000 users (who share a password, as benchmark directories do) take
+// minutes to load. Users with the same password then share a salt, which
+// a test core can afford. The memo is keyed by a digest so the model holds
+// no cleartext.
+func (m *model) setPassword(u *user, password string) error {
 	if password == "" {
 		u.password = nil
+		return nil
+	}
+	key := sha256.Sum256([]byte(password))
+	if h, ok := m.pwHashes[key]; ok {
+		u.password = h
 		return nil
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {
 		return fmt.Errorf("hashing the password: %w", err)
 	}
+	if m.pwHashes == nil {
+		m.pwHashes = map[[sha256.Size]byte][]byte{}
+	}
+	m.pwHashes[key] = h
 	u.password = h
 	return nil
 }

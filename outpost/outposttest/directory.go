@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -72,23 +73,37 @@ func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var list []*user
-	for _, u := range s.m.users {
-		if !all && u != self {
-			continue
+	uf := compileUserFilter(q, attrFilter)
+	// Filtering keeps the order of a stable sort, so the cached sorted
+	// directory filtered equals the filtered list sorted, and a page of a
+	// large directory costs one pass instead of a sort.
+	sorted := s.sortedUsers(q.Get("ordering"))
+	list := sorted
+	if !all || !uf.empty() {
+		list = nil
+		for _, u := range sorted {
+			if (all || u == self) && uf.matches(s, u) {
+				list = append(list, u)
+			}
 		}
-		if !s.userMatches(u, q, attrFilter) {
-			continue
-		}
-		list = append(list, u)
 	}
-	sortUsers(list, q.Get("ordering"))
 	includeGroups := boolParam(q, "include_groups", true)
 	includeRoles := boolParam(q, "include_roles", true)
 	paginate(w, r, list, func(u *user) any { return s.userJSON(u, includeGroups, includeRoles) })
 }
 
-func (s *Server) userMatches(u *user, q map[string][]string, attrs map[string]any) bool {
+// userFilter is the users list's query, read once per request rather than
+// once per user.
+type userFilter struct {
+	eq         []func(*user) bool
+	attrs      map[string]any
+	typeSet    []string
+	groupNames []string
+	groupPKs   []string
+}
+
+func compileUserFilter(q map[string][]string, attrs map[string]any) *userFilter {
+	f := &userFilter{attrs: attrs, typeSet: q["type"], groupNames: q["groups_by_name"], groupPKs: q["groups_by_pk"]}
 	get := func(k string) (string, bool) {
 		v, ok := q[k]
 		if !ok || len(v) == 0 {
@@ -96,47 +111,57 @@ func (s *Server) userMatches(u *user, q map[string][]string, attrs map[string]an
 		}
 		return v[0], true
 	}
-	if v, ok := get("username"); ok && u.username != v {
-		return false
+	field := func(k string, of func(*user) string) {
+		if v, ok := get(k); ok {
+			f.eq = append(f.eq, func(u *user) bool { return of(u) == v })
+		}
 	}
-	if v, ok := get("name"); ok && u.name != v {
-		return false
+	field("username", func(u *user) string { return u.username })
+	field("name", func(u *user) string { return u.name })
+	field("email", func(u *user) string { return u.email })
+	field("uuid", func(u *user) string { return u.uuid })
+	field("path", func(u *user) string { return u.path })
+	if v, ok := get("path_startswith"); ok {
+		f.eq = append(f.eq, func(u *user) bool { return strings.HasPrefix(u.path, v) })
 	}
-	if v, ok := get("email"); ok && u.email != v {
-		return false
+	if _, ok := get("is_active"); ok {
+		want := boolParam(q, "is_active", false)
+		f.eq = append(f.eq, func(u *user) bool { return u.isActive == want })
 	}
-	if v, ok := get("uuid"); ok && u.uuid != v {
-		return false
-	}
-	if v, ok := get("path"); ok && u.path != v {
-		return false
-	}
-	if v, ok := get("path_startswith"); ok && !strings.HasPrefix(u.path, v) {
-		return false
-	}
-	if _, ok := get("is_active"); ok && boolParam(q, "is_active", false) != u.isActive {
-		return false
-	}
-	if _, ok := get("is_superuser"); ok && boolParam(q, "is_superuser", false) != u.superuser() {
-		return false
+	if _, ok := get("is_superuser"); ok {
+		want := boolParam(q, "is_superuser", false)
+		f.eq = append(f.eq, func(u *user) bool { return u.superuser() == want })
 	}
 	if v, ok := get("search"); ok && v != "" {
 		v = strings.ToLower(v)
-		if !strings.Contains(strings.ToLower(u.username), v) && !strings.Contains(strings.ToLower(u.name), v) &&
-			!strings.Contains(strings.ToLower(u.email), v) {
+		f.eq = append(f.eq, func(u *user) bool {
+			return strings.Contains(strings.ToLower(u.username), v) || strings.Contains(strings.ToLower(u.name), v) ||
+				strings.Contains(strings.ToLower(u.email), v)
+		})
+	}
+	return f
+}
+
+func (f *userFilter) empty() bool {
+	return len(f.eq) == 0 && len(f.attrs) == 0 && len(f.typeSet) == 0 && len(f.groupNames) == 0 && len(f.groupPKs) == 0
+}
+
+func (f *userFilter) matches(s *Server, u *user) bool {
+	for _, eq := range f.eq {
+		if !eq(u) {
 			return false
 		}
 	}
-	if types := q["type"]; len(types) > 0 && !slices.Contains(types, u.userType) {
+	if len(f.typeSet) > 0 && !slices.Contains(f.typeSet, u.userType) {
 		return false
 	}
-	if names := q["groups_by_name"]; len(names) > 0 && !slices.ContainsFunc(u.groups, func(g *group) bool { return slices.Contains(names, g.name) }) {
+	if names := f.groupNames; len(names) > 0 && !slices.ContainsFunc(u.groups, func(g *group) bool { return slices.Contains(names, g.name) }) {
 		return false
 	}
-	if pks := q["groups_by_pk"]; len(pks) > 0 && !slices.ContainsFunc(u.groups, func(g *group) bool { return slices.Contains(pks, g.uuid) }) {
+	if pks := f.groupPKs; len(pks) > 0 && !slices.ContainsFunc(u.groups, func(g *group) bool { return slices.Contains(pks, g.uuid) }) {
 		return false
 	}
-	for k, want := range attrs {
+	for k, want := range f.attrs {
 		if !jsonEqual(u.attributes[k], want) {
 			return false
 		}
@@ -170,6 +195,54 @@ func sortUsers(list []*user, ordering string) {
 		}
 		return c
 	})
+}
+
+// dirCache keeps what every page of the users and groups lists would
+// otherwise recompute: the users in each ordering and the groups' members
+// and children. An outpost in cached mode reads a directory of 100,000
+// users as a thousand pages; sorting the users and scanning every user for
+// every group on each page made that take minutes. It is tied to the
+// model's generation (see lockModel) and rebuilt after any change.
+type dirCache struct {
+	mu     sync.Mutex
+	gen    uint64
+	users  map[string][]*user // by ordering
+	groups *groupIndex
+}
+
+// cache returns the directory cache for the current model; callers hold
+// s.mu for reading and must not modify what it holds.
+func (s *Server) cache() *dirCache {
+	c := &s.dir
+	c.mu.Lock()
+	if c.gen != s.modelGen || c.users == nil {
+		c.gen, c.users, c.groups = s.modelGen, map[string][]*user{}, nil
+	}
+	c.mu.Unlock()
+	return c
+}
+
+func (s *Server) sortedUsers(ordering string) []*user {
+	c := s.cache()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	list, ok := c.users[ordering]
+	if !ok {
+		list = slices.Clone(s.m.users)
+		sortUsers(list, ordering)
+		c.users[ordering] = list
+	}
+	return list
+}
+
+func (s *Server) groupIndex() *groupIndex {
+	c := s.cache()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.groups == nil {
+		c.groups = s.indexGroups()
+	}
+	return c.groups
 }
 
 func (s *Server) partialGroupJSON(g *group) map[string]any {
@@ -262,6 +335,48 @@ func (s *Server) groupMembers(g *group) []*user {
 	return out
 }
 
+// groupIndex has every group's members and children, found in one pass,
+// for a list: asking each group in turn costs groups × users.
+type groupIndex struct {
+	members  map[*group][]*user
+	children map[*group][]*group
+}
+
+func (s *Server) indexGroups() *groupIndex {
+	ix := &groupIndex{members: map[*group][]*user{}, children: map[*group][]*group{}}
+	for _, u := range s.m.users {
+		for i, g := range u.groups {
+			// A user lists a group once (dedupe), but be safe as
+			// groupMembers is.
+			if !containsPtr(u.groups[:i], g) {
+				ix.members[g] = append(ix.members[g], u)
+			}
+		}
+	}
+	for _, c := range s.m.groups {
+		for i, p := range c.parents {
+			if !containsPtr(c.parents[:i], p) {
+				ix.children[p] = append(ix.children[p], c)
+			}
+		}
+	}
+	return ix
+}
+
+// groupRelations returns g's members and children, from ix when there is
+// one, else by looking at every user and group.
+func (s *Server) groupRelations(ix *groupIndex, g *group) (members []*user, children []*group) {
+	if ix != nil {
+		return ix.members[g], ix.children[g]
+	}
+	for _, c := range s.m.groups {
+		if containsPtr(c.parents, g) {
+			children = append(children, c)
+		}
+	}
+	return s.groupMembers(g), children
+}
+
 func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
 	rc := requestContext(r)
 	all, self, ok := s.directoryScope(rc)
@@ -276,9 +391,10 @@ func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	ix := s.groupIndex()
 	var list []*group
 	for _, g := range s.m.groups {
-		members := s.groupMembers(g)
+		members := ix.members[g]
 		if !all && !containsPtr(members, self) {
 			continue
 		}
@@ -314,7 +430,7 @@ func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
 	})
 	opts := groupOpts{users: boolParam(q, "include_users", true), parents: boolParam(q, "include_parents", false),
 		children: boolParam(q, "include_children", false), inherited: boolParam(q, "include_inherited_roles", false)}
-	paginate(w, r, list, func(g *group) any { return s.groupJSON(g, opts) })
+	paginate(w, r, list, func(g *group) any { return s.groupJSON(g, opts, ix) })
 }
 
 type groupOpts struct{ users, parents, children, inherited bool }
@@ -325,8 +441,8 @@ func relatedGroupJSON(g *group) map[string]any {
 }
 
 // groupJSON is the schema's Group.
-func (s *Server) groupJSON(g *group, o groupOpts) map[string]any {
-	members := s.groupMembers(g)
+func (s *Server) groupJSON(g *group, o groupOpts, ix *groupIndex) map[string]any {
+	members, children := s.groupRelations(ix, g)
 	userPKs := make([]int, 0, len(members))
 	usersObj := make([]any, 0, len(members))
 	for _, u := range members {
@@ -347,11 +463,9 @@ func (s *Server) groupJSON(g *group, o groupOpts) map[string]any {
 	}
 	childPKs := []string{}
 	childrenObj := []any{}
-	for _, c := range s.m.groups {
-		if containsPtr(c.parents, g) {
-			childPKs = append(childPKs, c.uuid)
-			childrenObj = append(childrenObj, relatedGroupJSON(c))
-		}
+	for _, c := range children {
+		childPKs = append(childPKs, c.uuid)
+		childrenObj = append(childrenObj, relatedGroupJSON(c))
 	}
 	rolePKs, rolesObj := roleList(g.roles)
 	out := map[string]any{
@@ -404,7 +518,7 @@ func (s *Server) handleGroup(w http.ResponseWriter, r *http.Request) {
 		if g.uuid == r.PathValue("uuid") && (all || containsPtr(s.groupMembers(g), self)) {
 			q := r.URL.Query()
 			writeJSON(w, http.StatusOK, s.groupJSON(g, groupOpts{users: boolParam(q, "include_users", true),
-				parents: boolParam(q, "include_parents", false), children: boolParam(q, "include_children", false)}))
+				parents: boolParam(q, "include_parents", false), children: boolParam(q, "include_children", false)}, nil))
 			return
 		}
 	}

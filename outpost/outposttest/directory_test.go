@@ -3,6 +3,7 @@ package outposttest
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"testing"
 )
 
@@ -100,5 +101,47 @@ func TestSessionSeesItself(t *testing.T) {
 	}
 	if status, _ := f.do("GET", s.URL()+"/api/v3/outposts/instances/", nil); status != 200 {
 		t.Errorf("outposts list for a user: %d", status)
+	}
+}
+
+// TestDirectoryCacheFollowsEdits: the lists are served from a cache kept
+// between pages; every edit must show in the next page.
+func TestDirectoryCacheFollowsEdits(t *testing.T) {
+	s := startDemo(t)
+	c := client(t)
+	tok := s.Token("demo-ldap")
+	users := func() []string {
+		return usernames(call(t, c, "GET", s.URL()+"/api/v3/core/users/", tok, nil))
+	}
+	members := func(group string) []string {
+		a := call(t, c, "GET", s.URL()+"/api/v3/core/groups/?include_users=true", tok, nil)
+		var out []string
+		for _, r := range a.results() {
+			g := r.(map[string]any)
+			if g["name"] != group {
+				continue
+			}
+			for _, u := range g["users_obj"].([]any) {
+				out = append(out, u.(map[string]any)["username"].(string))
+			}
+		}
+		return out
+	}
+	if got := users(); !slices.Contains(got, "carol") {
+		t.Fatalf("users before the edit: %v", got)
+	}
+	before := members("demo-admins")
+	if err := s.UpdateUser("carol", map[string]any{"username": "aaron"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := users(); slices.Contains(got, "carol") || slices.Index(got, "aaron") < 0 ||
+		slices.Index(got, "aaron") > slices.Index(got, "alice") {
+		t.Errorf("after renaming carol to aaron, the list is %v", got)
+	}
+	if err := s.AddUserToGroup("bob", "demo-admins"); err != nil {
+		t.Fatal(err)
+	}
+	if got := members("demo-admins"); len(got) != len(before)+1 {
+		t.Errorf("demo-admins members %v after adding bob, before %v", got, before)
 	}
 }

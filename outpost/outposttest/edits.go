@@ -46,7 +46,7 @@ func (s *Server) Token(outpostName string) string {
 // UpdateOutpostConfig merges patch into the named outpost's config (a nil
 // value removes a key) and triggers an update.
 func (s *Server) UpdateOutpostConfig(outpostName string, patch map[string]any) error {
-	s.mu.Lock()
+	s.lockModel()
 	o := s.m.outpostByName(outpostName)
 	if o == nil {
 		s.mu.Unlock()
@@ -72,7 +72,7 @@ func (s *Server) UpdateOutpostConfig(outpostName string, patch map[string]any) e
 // and signing_key name a certificate key pair, *_flow a flow slug. The
 // outposts serving the provider are told to refresh.
 func (s *Server) UpdateProvider(name string, attrs map[string]any) error {
-	s.mu.Lock()
+	s.lockModel()
 	p := s.m.providerByName(name)
 	if p == nil {
 		s.mu.Unlock()
@@ -166,7 +166,7 @@ func (s *Server) certByName(name string) *certKeyPair {
 // attribute names (name, email, is_active, attributes, type, path,
 // password); groups is a []string of group names.
 func (s *Server) UpdateUser(username string, attrs map[string]any) error {
-	s.mu.Lock()
+	s.lockModel()
 	defer s.mu.Unlock()
 	u := s.m.userByName(username)
 	if u == nil {
@@ -195,7 +195,7 @@ func (s *Server) SetUserPassword(username, password string) error {
 // UpdateGroup changes attributes of the named group (name, is_superuser,
 // attributes).
 func (s *Server) UpdateGroup(name string, attrs map[string]any) error {
-	s.mu.Lock()
+	s.lockModel()
 	defer s.mu.Unlock()
 	g := s.m.groupByName(name)
 	if g == nil {
@@ -220,7 +220,7 @@ func (s *Server) RemoveUserFromGroup(username, groupName string) error {
 }
 
 func (s *Server) membership(username, groupName string, add bool) error {
-	s.mu.Lock()
+	s.lockModel()
 	defer s.mu.Unlock()
 	u, g := s.m.userByName(username), s.m.groupByName(groupName)
 	if u == nil || g == nil {
@@ -244,7 +244,7 @@ func (s *Server) membership(username, groupName string, add bool) error {
 // certificate and key (new fingerprint) and triggers an update of the
 // outposts whose providers use it.
 func (s *Server) RotateCertificate(name string) error {
-	s.mu.Lock()
+	s.lockModel()
 	c := s.certByName(name)
 	if c == nil {
 		s.mu.Unlock()

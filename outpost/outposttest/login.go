@@ -81,7 +81,7 @@ func (s *Server) hasDevices(u *user) bool {
 // checkCode verifies an authenticator code against u's devices; a static
 // token is used up. It returns the device class that accepted the code.
 func (s *Server) checkCode(u *user, code string) (string, bool) {
-	s.mu.Lock()
+	s.lockModel()
 	defer s.mu.Unlock()
 	if code == "" {
 		return "", false
@@ -204,7 +204,7 @@ func (s *Server) handleFlowPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) completeLogin(w http.ResponseWriter, old *coreSession, u *user, amr []string) *coreSession {
 	n := s.sessions.login(old, u, amr)
 	s.sessions.setCookie(w, n)
-	s.mu.Lock()
+	s.lockModel()
 	now := time.Now()
 	u.lastLogin = &now
 	s.mu.Unlock()

@@ -204,6 +204,9 @@ type model struct {
 	// byKey finds an object created by an earlier entry with the same model
 	// and identifiers, so a later entry updates it as authentik does.
 	byKey map[string]any
+
+	// pwHashes memoizes password hashes by the password's digest.
+	pwHashes map[[sha256.Size]byte][]byte
 }
 
 // epoch is the creation time of blueprint objects, fixed so that the same

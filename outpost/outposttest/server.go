@@ -1,6 +1,7 @@
 package outposttest
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
@@ -48,9 +49,17 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	mu         sync.RWMutex // guards m and everything the model points to
-	m          *model
-	blueprints []*bpFile // loaded so far, to dry-run the next one
+	mu sync.RWMutex // guards m and everything the model points to
+	m  *model
+	// blueprints are the documents loaded so far, to dry-run the next
+	// one. The text is kept, not the parsed form: a parsed blueprint of
+	// 100,000 users holds hundreds of MiB the core never reads again.
+	blueprints [][]byte
+
+	// modelGen counts write locks of mu: the directory cache is valid
+	// while it is unchanged. Guarded by mu.
+	modelGen uint64
+	dir      dirCache
 
 	lifeMu    sync.Mutex // guards the fields below
 	srv       *http.Server
@@ -153,29 +162,45 @@ func (s *Server) LoadBlueprint(blueprint []byte) error {
 	return nil
 }
 
+// lockModel takes the model's write lock; everything that may change the
+// model takes it this way, so that caches derived from the model can tell
+// they are stale.
+func (s *Server) lockModel() {
+	s.mu.Lock()
+	s.modelGen++
+}
+
 func (s *Server) load(data []byte) error {
 	bp, err := parseBlueprint(data)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
+	s.lockModel()
 	defer s.mu.Unlock()
 	if len(s.blueprints) > 0 {
 		// Try everything loaded so far plus this blueprint on a scratch
 		// model first, so a failing entry leaves the live core untouched.
 		scratch := newModel(s.cfg.Secret)
-		for _, prev := range append(s.blueprints, bp) {
-			l := &loader{m: scratch, ids: map[string]any{}, lookupEnv: s.cfg.LookupEnv, dryRun: true}
-			if err := l.apply(prev); err != nil {
+		for _, prev := range s.blueprints {
+			pbp, err := parseBlueprint(prev)
+			if err != nil {
 				return err
 			}
+			l := &loader{m: scratch, ids: map[string]any{}, lookupEnv: s.cfg.LookupEnv, dryRun: true}
+			if err := l.apply(pbp); err != nil {
+				return err
+			}
+		}
+		l := &loader{m: scratch, ids: map[string]any{}, lookupEnv: s.cfg.LookupEnv, dryRun: true}
+		if err := l.apply(bp); err != nil {
+			return err
 		}
 	}
 	l := &loader{m: s.m, ids: map[string]any{}, lookupEnv: s.cfg.LookupEnv}
 	if err := l.apply(bp); err != nil {
 		return err
 	}
-	s.blueprints = append(s.blueprints, bp)
+	s.blueprints = append(s.blueprints, bytes.Clone(data))
 	return nil
 }
 

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/akoutpost/akoutpost/outpost/outposttest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestGenerated checks that the test core loads what the generator writes
+// and that the LDIF names every user and group.
+func TestGenerated(t *testing.T) {
+	for _, tt := range []struct {
+		name                   string
+		users, groups, members int
+	}{
+		{"one group each", 30, 4, 1},
+		{"two groups each", 30, 4, 2},
+		{"no groups", 5, 1, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			o := options{users: tt.users, groups: tt.groups, members: tt.members, password: "pw",
+				service: "svc", servicePW: "svc-pw", blueprint: filepath.Join(dir, "bp.yaml"),
+				ldif: filepath.Join(dir, "out.ldif"), ldifBase: "dc=example,dc=org"}
+			if err := run(o); err != nil {
+				t.Fatal(err)
+			}
+			bp, err := os.ReadFile(o.blueprint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			core, err := outposttest.NewUnstartedServer(outposttest.Config{Blueprint: bp})
+			if err != nil {
+				t.Fatalf("the test core refuses the blueprint: %v", err)
+			}
+			defer core.Close()
+			if core.Token("ldap-bench") == "" {
+				t.Error("no ldap-bench outpost")
+			}
+			ldif, err := os.ReadFile(o.ldif)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := string(ldif)
+			if got := strings.Count(text, "objectClass: inetOrgPerson"); got != tt.users+1 {
+				t.Errorf("%d inetOrgPerson entries, want %d", got, tt.users+1)
+			}
+			if got := strings.Count(text, "objectClass: groupOfNames"); got != tt.groups {
+				t.Errorf("%d groupOfNames entries, want %d", got, tt.groups)
+			}
+			if got := strings.Count(text, "\nmember: cn=user"); got != tt.users*tt.members {
+				t.Errorf("%d user memberships, want %d", got, tt.users*tt.members)
+			}
+		})
+	}
+}
+
+func TestRefusesBadOptions(t *testing.T) {
+	for _, o := range []options{
+		{users: 1, groups: 1},
+		{users: 0, groups: 1, blueprint: "x"},
+		{users: 1, groups: 1, members: 2, blueprint: "x"},
+		{users: 1, groups: 1, password: `a"b`, blueprint: "x"},
+	} {
+		if err := run(o); err == nil {
+			t.Errorf("run(%+v) succeeded", o)
+		}
+	}
+}

@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# bench/ldap.sh: the LDAP rows of issue 6, side by side with OpenLDAP slapd.
+#
+#   bench/ldap.sh                 # all three scenarios, 3 rounds of 10 s each
+#   ROUNDS=1 DURATION=3s bench/ldap.sh   # a short smoke run
+#   SCENARIOS="a c" bench/ldap.sh        # only some scenarios
+#
+# Scenarios (each alternates baseline and subject, ROUNDS times):
+#   a  equality search, 10,000 users: outpost vs slapd              target >= 1.0x
+#   b  equality search, 100,000 users: outpost vs outpost at 10,000  target >= 0.9x
+#   c  simple bind, cached bind mode, warm: outpost vs slapd         target >= 1.0x
+#
+# Both servers hold the population bench/genblueprint writes (users
+# user0..userN-1, password "benchpass"): the outpost through
+# `akoutpost testcore --blueprint` and `akoutpost run` (cached search and
+# cached bind mode), slapd through slapadd of the generator's LDIF.
+#
+# The search is one entry by an indexed equality match under ou=users, with
+# the same attribute list for both: cn uid mail memberOf (ATTRS). The filter
+# attribute is the one holding "userN" on each side: uid on slapd (the
+# generator writes uid=userN; `index uid eq`), cn on the outpost (its uid is
+# authentik's opaque user uid; cn, the username, is indexed). The search
+# base is ou=users so that each search returns exactly one entry on both
+# (the outpost's whole-tree search for cn=userN would also return the
+# user's virtual group).
+#
+# slapd is made as fast as it goes: back-mdb with `index uid eq`, loglevel 0,
+# dbnosync, THREADS worker threads (default: one per core, which was
+# fastest for slapd on the 2-core machine against 4, 8 and 16), no size
+# limit, search clients bound as the rootdn (ACLs are not evaluated for it). userPassword is {SSHA} (the
+# generator's default), salted like the outpost's cached bind, which keeps
+# an HMAC-SHA256 of the password with a per-entry salt; cleartext would
+# favour slapd and would not be what anyone deploys.
+#
+# Scenario c binds BIND_USERS users (default 2,000 of the 10,000) once on
+# each server before timing ("warm"): on the outpost that fills the bind
+# cache through the test core's flow executor; on slapd it warms its
+# caches. The timed binds then pick a random user of those each time.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+CLIENTS=${CLIENTS:-8}
+THREADS=${THREADS:-$(nproc)}
+SCENARIOS=${SCENARIOS:-"a b c"}
+BIND_USERS=${BIND_USERS:-2000}
+ATTRS=${ATTRS:-cn,uid,mail,memberOf}
+GROUPS_SMALL=${GROUPS_SMALL:-1000}
+GROUPS_LARGE=${GROUPS_LARGE:-10000}
+
+for tool in slapd slapadd go; do
+	if ! command -v "$tool" >/dev/null && ! [ -x "/usr/sbin/$tool" ]; then
+		echo "bench/ldap.sh: $tool not found (Debian: apt-get install slapd ldap-utils)" >&2
+		exit 1
+	fi
+done
+SLAPD=$(command -v slapd || echo /usr/sbin/slapd)
+SLAPADD=$(command -v slapadd || echo /usr/sbin/slapadd)
+SCHEMA=${SCHEMA:-/etc/ldap/schema}
+MODULES=${MODULES:-/usr/lib/ldap}
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+log() { echo "== $*" >&2; }
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
+		echo $((20000 + RANDOM % 20000))
+}
+
+log "building into $work"
+(cd "$repo" && go build -o "$work/akoutpost" ./cmd/akoutpost &&
+	go build -o "$work/genblueprint" ./bench/genblueprint &&
+	go build -o "$work/ldapload" ./bench/ldapload)
+
+OURBASE=dc=ldap,dc=goauthentik,dc=io
+SLAPBASE=dc=example,dc=org
+ROOTDN=cn=admin,$SLAPBASE
+ROOTPW=rootsecret
+SVCDN=cn=ldapservice,ou=users,$OURBASE
+SVCPW=servicepass
+USERPW=benchpass
+
+# start_slapd DIR LDIF: slapadd the LDIF into a fresh mdb and run slapd in
+# the foreground (-d 0: no debug output, no fork) on a free loopback port.
+# Sets SLAPD_ADDR.
+start_slapd() {
+	local dir=$1 ldif=$2 port
+	port=$(free_port)
+	mkdir -p "$dir/db"
+	cat >"$dir/slapd.conf" <<EOF
+include $SCHEMA/core.schema
+include $SCHEMA/cosine.schema
+include $SCHEMA/inetorgperson.schema
+include $SCHEMA/nis.schema
+modulepath $MODULES
+moduleload back_mdb
+pidfile $dir/slapd.pid
+argsfile $dir/slapd.args
+loglevel 0
+threads $THREADS
+sizelimit unlimited
+database mdb
+suffix "$SLAPBASE"
+rootdn "$ROOTDN"
+rootpw $ROOTPW
+directory $dir/db
+maxsize 8589934592
+dbnosync
+index objectClass eq
+index uid eq
+access to attrs=userPassword by anonymous auth by * none
+access to * by * read
+EOF
+	"$SLAPADD" -q -f "$dir/slapd.conf" -l "$ldif"
+	"$SLAPD" -f "$dir/slapd.conf" -h "ldap://127.0.0.1:$port/" -d 0 >"$dir/slapd.log" 2>&1 &
+	pids+=($!)
+	SLAPD_ADDR=127.0.0.1:$port
+	wait_ldap "$SLAPD_ADDR" "ou=users,$SLAPBASE" "$ROOTDN" "$ROOTPW" uid "$dir/slapd.log"
+}
+
+# start_outpost DIR BLUEPRINT: a test core serving the blueprint and an
+# outpost against it. Sets OUR_ADDR.
+start_outpost() {
+	local dir=$1 bp=$2 token url
+	mkdir -p "$dir"
+	"$work/akoutpost" testcore --blueprint "$bp" --listen 127.0.0.1:0 >"$dir/core.out" 2>"$dir/core.log" &
+	pids+=($!)
+	for _ in $(seq 1 600); do
+		grep -q '^listening ' "$dir/core.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	url=$(awk '/^listening /{print $2}' "$dir/core.out")
+	token=$(awk '/^outpost ldap-bench /{print $6}' "$dir/core.out")
+	if [ -z "$url" ] || [ -z "$token" ]; then
+		echo "bench/ldap.sh: the test core did not start:" >&2
+		tail -20 "$dir/core.log" >&2
+		exit 1
+	fi
+	local ldap ldaps http https metrics
+	ldap=$(free_port) ldaps=$(free_port) http=$(free_port) https=$(free_port) metrics=$(free_port)
+	AUTHENTIK_HOST=$url AUTHENTIK_TOKEN=$token AUTHENTIK_LOG_LEVEL=warning \
+		AUTHENTIK_LISTEN__LDAP=127.0.0.1:$ldap AUTHENTIK_LISTEN__LDAPS=127.0.0.1:$ldaps \
+		AUTHENTIK_LISTEN__HTTP=127.0.0.1:$http AUTHENTIK_LISTEN__HTTPS=127.0.0.1:$https \
+		AUTHENTIK_LISTEN__METRICS=127.0.0.1:$metrics \
+		"$work/akoutpost" run >"$dir/outpost.out" 2>"$dir/outpost.log" &
+	pids+=($!)
+	OUR_ADDR=127.0.0.1:$ldap
+	wait_ldap "$OUR_ADDR" "ou=users,$OURBASE" "$SVCDN" "$SVCPW" cn "$dir/outpost.log"
+}
+
+# wait_ldap ADDR BASE DN PW ATTR LOG: until the last user is searchable.
+wait_ldap() {
+	local addr=$1 base=$2 dn=$3 pw=$4 attr=$5 logf=$6
+	for _ in $(seq 1 1200); do
+		if "$work/ldapload" -addr "$addr" -base "$base" -binddn "$dn" -bindpw "$pw" -filterattr "$attr" \
+			-users 1 -c 1 -d 10ms >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "bench/ldap.sh: LDAP server on $addr did not become ready:" >&2
+	tail -20 "$logf" >&2
+	exit 1
+}
+
+# load NAME ARGS...: one ldapload run; prints ops/s and records the line.
+load() {
+	local name=$1 out
+	shift
+	out=$("$work/ldapload" -c "$CLIENTS" -d "$DURATION" "$@")
+	echo "   $name: $out" >&2
+	echo "$out" | sed -n 's/.*ops\/s=\([0-9.]*\).*/\1/p'
+}
+
+search_slapd() {
+	load "slapd  " -addr "$SLAPD_ADDR" -mode search -base "ou=users,$SLAPBASE" -filterattr uid -attrs "$ATTRS" \
+		-binddn "$ROOTDN" -bindpw "$ROOTPW" -users "$1"
+}
+search_ours() {
+	load "outpost" -addr "$OUR_ADDR" -mode search -base "ou=users,$OURBASE" -filterattr cn -attrs "$ATTRS" \
+		-binddn "$SVCDN" -bindpw "$SVCPW" -users "$1"
+}
+
+# median of the arguments.
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
+# paired NAME_OF_SUBJECT_ARRAY NAME_OF_BASELINE_ARRAY: the median of the
+# per-round ratios subject/baseline. Each round's two runs are adjacent in
+# time, so this is less exposed to load drifting on a shared machine than
+# the ratio of the medians.
+paired() {
+	local -n subj=$1 basel=$2
+	local rs=() i
+	for i in "${!subj[@]}"; do
+		rs+=("$(ratio "${subj[$i]}" "${basel[$i]}")")
+	done
+	median "${rs[@]}"
+}
+
+summary=()
+has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+
+log "generating 10,000 users (blueprint and LDIF)"
+"$work/genblueprint" -users 10000 -groups "$GROUPS_SMALL" -blueprint "$work/bp10k.yaml" \
+	-ldif "$work/slapd10k.ldif" -ldif-base "$SLAPBASE" -password "$USERPW" -service-password "$SVCPW"
+
+if has a || has b || has c; then
+	log "starting slapd (10,000 users) and the outpost (10,000 users)"
+	start_slapd "$work/slapd10k" "$work/slapd10k.ldif"
+	start_outpost "$work/ours10k" "$work/bp10k.yaml"
+fi
+
+ours10k=()
+if has a || has b; then
+	log "scenario a: equality search, 10,000 users ($ROUNDS rounds of $DURATION, $CLIENTS clients)"
+	slap=()
+	for r in $(seq 1 "$ROUNDS"); do
+		log "round $r"
+		slap+=("$(search_slapd 10000)")
+		ours10k+=("$(search_ours 10000)")
+	done
+	if has a; then
+		s=$(median "${slap[@]}") o=$(median "${ours10k[@]}")
+		summary+=("a | search (uid=userN), 10k users | slapd $s/s | outpost $o/s | ratio of medians $(ratio "$o" "$s"), median per-round ratio $(paired ours10k slap) | target >= 1.0")
+	fi
+fi
+
+if has c; then
+	log "scenario c: simple bind, cached bind mode, warm ($BIND_USERS users bound once first)"
+	load "slapd   warm" -addr "$SLAPD_ADDR" -mode bind -userattr cn -userbase "ou=users,$SLAPBASE" -userpw "$USERPW" \
+		-users "$BIND_USERS" -warm -d 100ms >/dev/null
+	load "outpost warm" -addr "$OUR_ADDR" -mode bind -userattr cn -userbase "ou=users,$OURBASE" -userpw "$USERPW" \
+		-users "$BIND_USERS" -warm -d 100ms >/dev/null
+	slap=() ours=()
+	for r in $(seq 1 "$ROUNDS"); do
+		log "round $r"
+		slap+=("$(load "slapd  " -addr "$SLAPD_ADDR" -mode bind -userattr cn -userbase "ou=users,$SLAPBASE" \
+			-userpw "$USERPW" -users "$BIND_USERS")")
+		ours+=("$(load "outpost" -addr "$OUR_ADDR" -mode bind -userattr cn -userbase "ou=users,$OURBASE" \
+			-userpw "$USERPW" -users "$BIND_USERS")")
+	done
+	s=$(median "${slap[@]}") o=$(median "${ours[@]}")
+	summary+=("c | simple bind, cached, warm, $BIND_USERS users | slapd $s/s | outpost $o/s | ratio of medians $(ratio "$o" "$s"), median per-round ratio $(paired ours slap) | target >= 1.0")
+fi
+
+if has b; then
+	log "generating 100,000 users"
+	"$work/genblueprint" -users 100000 -groups "$GROUPS_LARGE" -blueprint "$work/bp100k.yaml" \
+		-password "$USERPW" -service-password "$SVCPW"
+	log "starting the outpost (100,000 users)"
+	start=$(date +%s)
+	OUR_ADDR_10K=$OUR_ADDR
+	start_outpost "$work/ours100k" "$work/bp100k.yaml"
+	OUR_ADDR_100K=$OUR_ADDR
+	log "100,000-user outpost ready after $(($(date +%s) - start)) s (test core load included)"
+	small=() large=()
+	for r in $(seq 1 "$ROUNDS"); do
+		log "round $r"
+		OUR_ADDR=$OUR_ADDR_10K
+		small+=("$(search_ours 10000)")
+		OUR_ADDR=$OUR_ADDR_100K
+		large+=("$(search_ours 100000)")
+	done
+	s=$(median "${small[@]}") o=$(median "${large[@]}")
+	summary+=("b | search, 100k users vs our 10k | outpost-10k $s/s | outpost-100k $o/s | ratio of medians $(ratio "$o" "$s"), median per-round ratio $(paired large small) | target >= 0.9")
+fi
+
+echo
+echo "LDAP benchmark summary (medians of $ROUNDS rounds of $DURATION, $CLIENTS clients, $(nproc) cores; ratios are same-run)"
+echo "attributes requested: $ATTRS; slapd userPassword {SSHA}; slapd threads $THREADS"
+for line in "${summary[@]}"; do
+	echo "  $line"
+done
