@@ -223,12 +223,33 @@ func (e *Executor) Run(ctx context.Context, req Request) (Result, error) {
 	path := "/flows/executor/" + url.PathEscape(req.Flow) + "/"
 	log := e.log.With("flow", req.Flow)
 
+	// authentik's executor takes a POST that starts a flow as the answer
+	// to its first stage, and the flows that binds and logins run begin
+	// with identification: answering it at once saves a round trip per
+	// bind. A core that wants the GET first refuses the POST (4xx), and
+	// a flow that begins with another stage answers with that stage's
+	// challenge, complaining about the answer it did not ask for.
 	start := time.Now()
 	var ch challenge
-	if err := s.do(ctx, http.MethodGet, path, q, nil, &ch); err != nil {
+	first := map[string]any{"component": StageIdentification, "uid_field": req.Username, "password": password}
+	err = s.do(ctx, http.MethodPost, path, q, first, &ch)
+	var fe *Error
+	switch {
+	case err == nil:
+		e.observe(false, StageIdentification, req.Flow, start)
+		if ch.Component != StageIdentification {
+			ch.ResponseErrors = nil
+		}
+	case errors.As(err, &fe) && fe.StatusCode >= 400 && fe.StatusCode < 500 && !fe.Busy():
+		start = time.Now()
+		ch = challenge{}
+		if err := s.do(ctx, http.MethodGet, path, q, nil, &ch); err != nil {
+			return Result{}, err
+		}
+		e.observe(true, ch.Component, req.Flow, start)
+	default:
 		return Result{}, err
 	}
-	e.observe(true, ch.Component, req.Flow, start)
 	pending := ""
 	for step := 0; ; step++ {
 		log.Debug("flow challenge", "component", ch.Component, "step", step)

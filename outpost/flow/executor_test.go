@@ -384,3 +384,35 @@ func hexSHA(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+// TestRunFirstStageNotIdentification: the executor answers identification
+// in the POST that starts a flow. A flow that begins with another stage
+// complains about that answer and sends its own challenge, which the
+// executor then answers instead of taking the complaint as a refusal.
+func TestRunFirstStageNotIdentification(t *testing.T) {
+	var methods []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		methods = append(methods, r.Method)
+		var answer map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&answer)
+		w.Header().Set("Content-Type", "application/json")
+		switch answer["component"] {
+		case StagePassword:
+			if answer["password"] != "secret" {
+				t.Errorf("password answer %v", answer)
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"component": StageRedirect, "to": "/"})
+		default:
+			_ = json.NewEncoder(w).Encode(map[string]any{"component": StagePassword,
+				"response_errors": map[string]any{"non_field_errors": []any{map[string]any{"string": "Unexpected stage", "code": "invalid"}}}})
+		}
+	}))
+	defer srv.Close()
+	res, err := newExecutor(t, srv, nil).Run(context.Background(), Request{Flow: "pw-first", Username: "alice", Password: "secret"})
+	if err != nil || res.Outcome != OutcomeSuccess {
+		t.Fatalf("Run = %+v, %v; want success", res, err)
+	}
+	if want := []string{http.MethodPost, http.MethodPost}; strings.Join(methods, " ") != strings.Join(want, " ") {
+		t.Errorf("requests %v, want %v", methods, want)
+	}
+}

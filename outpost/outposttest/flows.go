@@ -68,8 +68,14 @@ func (s *Server) handleExecutor(w http.ResponseWriter, r *http.Request) {
 	plan.mu.Lock()
 	defer plan.mu.Unlock()
 	if r.Method == http.MethodGet || plan.stage == "" {
-		s.startPlan(w, sess, plan, user)
-		return
+		if r.Method != http.MethodPost || plan.flow.designation != "authentication" {
+			s.startPlan(w, sess, plan, user)
+			return
+		}
+		// A POST that starts a plan answers its first stage, as
+		// authentik's executor takes it: a client that knows the flow
+		// begins with identification saves the GET.
+		plan.stage = componentIdentification
 	}
 	var answer map[string]any
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&answer); err != nil {
