@@ -22,32 +22,7 @@ IDLE_SECONDS=${IDLE_SECONDS:-10}
 TARGET_KIB=$((25 * 1024))
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-# free_port prints a loopback TCP port nothing listens on.
-free_port() {
-	local p
-	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	echo "no free port found" >&2
-	return 1
-}
+. "$(dirname "$0")/common.sh"
 
 # kib NAME PID prints field NAME of /proc/PID/status in KiB.
 kib() { awk -v f="$1:" '$1 == f { print $2 }' "/proc/$2/status"; }

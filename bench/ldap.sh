@@ -60,25 +60,7 @@ SCHEMA=${SCHEMA:-/etc/ldap/schema}
 MODULES=${MODULES:-/usr/lib/ldap}
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-log() { echo "== $*" >&2; }
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-		echo $((20000 + RANDOM % 20000))
-}
+. "$(dirname "$0")/common.sh"
 
 log "building into $work"
 (cd "$repo" && go build -o "$work/akoutpost" ./cmd/akoutpost &&
