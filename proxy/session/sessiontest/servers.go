@@ -8,6 +8,8 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -89,15 +91,36 @@ func RedisAddr(t testing.TB) string {
 }
 
 // PostgresURL returns a connection string for tests:
-// AKOUTPOST_TEST_POSTGRES_URL, else a throwaway cluster made with initdb
-// (run as the postgres user when the tests run as root, since PostgreSQL
-// refuses to run as root), stopped when the test ends. Without either it
-// calls Unavailable.
+// AKOUTPOST_TEST_POSTGRES_URL, else a throwaway cluster from
+// [StartPostgres]. Without either it calls Unavailable.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
 	if u := os.Getenv("AKOUTPOST_TEST_POSTGRES_URL"); u != "" {
 		return u
 	}
+	return StartPostgres(t).URL()
+}
+
+// Postgres is a throwaway PostgreSQL cluster on loopback that a test can
+// stop and start again on the same port and data directory, so what was
+// written before a stop is there after the restart.
+type Postgres struct {
+	t        testing.TB
+	postgres string
+	dir      string
+	data     string
+	port     int
+	// wrap runs a program as the postgres user when the tests run as
+	// root, since PostgreSQL refuses to run as root.
+	wrap func(name string, args ...string) *exec.Cmd
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartPostgres makes a cluster with initdb and starts it; it is stopped
+// when the test ends. Without initdb and postgres it calls Unavailable.
+func StartPostgres(t testing.TB) *Postgres {
+	t.Helper()
 	initdb, err1 := exec.LookPath("initdb")
 	postgres, err2 := exec.LookPath("postgres")
 	if err1 != nil || err2 != nil {
@@ -108,7 +131,8 @@ func PostgresURL(t testing.TB) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	wrap := func(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
+	p := &Postgres{t: t, postgres: postgres, dir: dir, data: filepath.Join(dir, "data"), port: freePort(t),
+		wrap: func(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -123,18 +147,63 @@ func PostgresURL(t testing.TB) string {
 		if err != nil {
 			Unavailable(t, "running as root and no runuser to run PostgreSQL as postgres")
 		}
-		wrap = func(name string, args ...string) *exec.Cmd {
+		p.wrap = func(name string, args ...string) *exec.Cmd {
 			return exec.Command(runuser, append([]string{"-u", "postgres", "--", name}, args...)...)
 		}
 	}
-	data := filepath.Join(dir, "data")
-	if out, err := wrap(initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync").CombinedOutput(); err != nil {
+	if out, err := p.wrap(initdb, "-D", p.data, "-A", "trust", "-U", "postgres", "--no-sync").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	port := freePort(t)
-	startProcess(t, wrap(postgres, "-D", data, "-p", strconv.Itoa(port), "-h", "127.0.0.1",
-		"-k", dir, "-c", "fsync=off", "-c", "full_page_writes=off"))
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	waitDial(t, addr)
-	return "postgres://postgres@" + addr + "/postgres?sslmode=disable"
+	t.Cleanup(p.Stop)
+	p.Start()
+	return p
+}
+
+// URL is the cluster's connection string.
+func (p *Postgres) URL() string {
+	return "postgres://postgres@" + net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)) +
+		"/postgres?sslmode=disable&connect_timeout=2"
+}
+
+// Start runs the server and waits until it accepts connections. The
+// server may still answer "starting up" for a moment after that.
+func (p *Postgres) Start() {
+	p.t.Helper()
+	p.cmd = p.wrap(p.postgres, "-D", p.data, "-p", strconv.Itoa(p.port), "-h", "127.0.0.1",
+		"-k", p.dir, "-c", "fsync=off", "-c", "full_page_writes=off")
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatalf("starting postgres: %v", err)
+	}
+	p.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(p.cmd, p.done)
+	waitDial(p.t, net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)))
+}
+
+// Stop asks the postmaster for a fast shutdown (SIGINT: every session is
+// cut at once), the way an operator's restart does, and waits for it to
+// exit. The signal goes to the postmaster itself, found in
+// postmaster.pid, since runuser in between may not forward it.
+func (p *Postgres) Stop() {
+	if p.cmd == nil {
+		return
+	}
+	pid := 0
+	if b, err := os.ReadFile(filepath.Join(p.data, "postmaster.pid")); err == nil {
+		pid, _ = strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	}
+	if pid > 0 {
+		syscall.Kill(pid, syscall.SIGINT)
+	} else {
+		p.cmd.Process.Signal(os.Interrupt)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		if pid > 0 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		<-p.done
+	}
+	p.cmd = nil
 }
