@@ -135,11 +135,8 @@ cookie=$("$work/httpbench" login -connect "127.0.0.1:$p_nx_out" -url http://fwd.
 # Both variants get the cookie, so nginx does the same work for each.
 for round in $(seq "$ROUNDS"); do
 	measure baseline "$round" "127.0.0.1:$p_nx_base" -H "Host: fwd.bench" -H "Cookie: $cookie"
-	if [ -n "${PERF:-}" ] && [ "$round" = "$ROUNDS" ]; then
-		perf record -q -g -p "$outpost_pid" -o "$PERF" -- sleep "${DURATION%s}" 2>/dev/null &
-		perf_pid=$!
-	fi
+	perf_round "$round"
 	measure outpost "$round" "127.0.0.1:$p_nx_out" -H "Host: fwd.bench" -H "Cookie: $cookie"
 done
-if [ -n "${perf_pid:-}" ]; then wait "$perf_pid" || true; fi
+perf_wait
 summary "nginx auth_request: outpost vs 200-at-once handler" 0.8

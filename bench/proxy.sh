@@ -40,11 +40,8 @@ cookie=$("$work/httpbench" login -connect "127.0.0.1:$p_http" -url http://app.be
 
 for round in $(seq "$ROUNDS"); do
 	measure baseline "$round" "127.0.0.1:$p_base" -H "Host: app.bench"
-	if [ -n "${PERF:-}" ] && [ "$round" = "$ROUNDS" ]; then
-		perf record -q -g -p "$outpost_pid" -o "$PERF" -- sleep "${DURATION%s}" 2>/dev/null &
-		perf_pid=$!
-	fi
+	perf_round "$round"
 	measure outpost "$round" "127.0.0.1:$p_http" -H "Host: app.bench" -H "Cookie: $cookie"
 done
-if [ -n "${perf_pid:-}" ]; then wait "$perf_pid" || true; fi
+perf_wait
 summary "proxy mode vs httputil.ReverseProxy" 0.8 1.5

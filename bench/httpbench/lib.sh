@@ -98,3 +98,13 @@ summary() {
 			printf "  %s\n", (ok ? "MET" : "MISSED")
 		}' "$work/results"
 }
+
+# perf_round ROUND records the outpost with perf during the last round,
+# when PERF names the file to write; perf_wait waits for that recording.
+perf_round() {
+	if [ -n "${PERF:-}" ] && [ "$1" = "$ROUNDS" ]; then
+		perf record -q -g -p "$outpost_pid" -o "$PERF" -- sleep "${DURATION%s}" 2>/dev/null &
+		perf_pid=$!
+	fi
+}
+perf_wait() { if [ -n "${perf_pid:-}" ]; then wait "$perf_pid" || true; fi; }
