@@ -154,16 +154,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// wsLimitEnv is a proxy-mode application in front of a websocket echo
-// upstream that itself accepts messages far over the proxy's limit, so
-// only the proxy can refuse one. got receives the size of every message
-// the upstream read.
-func wsLimitEnv(t *testing.T) (*testEnv, *http.Client, *syncBuffer, chan int) {
-	t.Helper()
-	logs := &syncBuffer{}
-	e := newTestEnv(t, Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	got := make(chan int, 100)
-	e.upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// wsEcho is a websocket upstream sending every message back. It accepts
+// messages far over the proxy's limit, so only the proxy can refuse one,
+// and reports the size of each message it read on got, when not nil.
+func wsEcho(got chan<- int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 		if err != nil {
 			return
@@ -175,15 +170,29 @@ func wsLimitEnv(t *testing.T) (*testEnv, *http.Client, *syncBuffer, chan int) {
 			if err != nil {
 				return
 			}
-			select {
-			case got <- len(msg):
-			default:
+			if got != nil {
+				select {
+				case got <- len(msg):
+				default:
+				}
 			}
 			if err := c.Write(r.Context(), typ, msg); err != nil {
 				return
 			}
 		}
-	}))
+	})
+}
+
+// wsLimitEnv is a proxy-mode application in front of a websocket echo
+// upstream that itself accepts messages far over the proxy's limit, so
+// only the proxy can refuse one. got receives the size of every message
+// the upstream read.
+func wsLimitEnv(t *testing.T) (*testEnv, *http.Client, *syncBuffer, chan int) {
+	t.Helper()
+	logs := &syncBuffer{}
+	e := newTestEnv(t, Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	got := make(chan int, 100)
+	e.upstream = httptest.NewServer(wsEcho(got))
 	t.Cleanup(e.upstream.Close)
 	if err := e.apply(app{name: "app", external: "http://app.test"}); err != nil {
 		t.Fatal(err)
@@ -338,22 +347,7 @@ func TestWebsocketFrameLimitCloseFrame(t *testing.T) {
 // empties once the clients answered, and a websocket upgraded afterwards
 // is ended at once.
 func TestWebsocketGoingAway(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		for {
-			typ, msg, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			if err := c.Write(r.Context(), typ, msg); err != nil {
-				return
-			}
-		}
-	}))
+	up := httptest.NewServer(wsEcho(nil))
 	defer up.Close()
 	target, _ := url.Parse(up.URL)
 	tracker := &wsTracker{}
