@@ -13,7 +13,7 @@ func TestEntriesGolden(t *testing.T) {
 }
 
 func values(e *entry, name string) []string {
-	if a := e.get(name); a != nil {
+	if a, ok := e.get(name); ok {
 		return a.Values
 	}
 	return nil
@@ -37,8 +37,8 @@ func TestUserEntryMatchesE2E(t *testing.T) {
 		"homeDirectory": {"/home/admin"}, "ak-active": {"TRUE"}, "ak-superuser": {"TRUE"}, "extraAttribute": {"bar"},
 		"pwdChangedTime": {"20260203040506Z"}, "createTimestamp": {"20260102030405Z"}, "modifyTimestamp": {"20260203040506Z"},
 	}
-	if len(admin.Attributes) != len(want) {
-		t.Errorf("admin has %d attributes, want %d", len(admin.Attributes), len(want))
+	if admin.len() != len(want) {
+		t.Errorf("admin has %d attributes, want %d", admin.len(), len(want))
 	}
 	for name, vals := range want {
 		if got := values(admin, name); !reflect.DeepEqual(got, vals) {
@@ -49,7 +49,7 @@ func TestUserEntryMatchesE2E(t *testing.T) {
 	if got := values(svc, "mail"); !reflect.DeepEqual(got, []string{""}) {
 		t.Errorf("service account mail = %q, want one empty value", got)
 	}
-	if a := svc.get("memberOf"); a == nil || len(a.Values) != 0 {
+	if a, ok := svc.get("memberOf"); !ok || len(a.Values) != 0 {
 		t.Errorf("service account memberOf = %+v, want present with no values", a)
 	}
 }

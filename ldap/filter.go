@@ -236,15 +236,15 @@ func (f *filter) eval(e *entry) tri {
 		if strings.EqualFold(f.Attr, "objectClass") {
 			return triTrue
 		}
-		if a := e.get(f.Attr); a != nil && len(a.Values) > 0 {
+		if a, ok := e.get(f.Attr); ok && len(a.Values) > 0 {
 			return triTrue
 		}
 		return triFalse
 	case opExtensible:
 		return f.evalExtensible(e)
 	}
-	a := e.get(f.Attr)
-	if a == nil {
+	a, ok := e.get(f.Attr)
+	if !ok {
 		if strings.EqualFold(f.Attr, "entryDN") || strings.EqualFold(f.Attr, "distinguishedName") {
 			return f.valueMatch(e.DN)
 		}

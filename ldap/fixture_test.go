@@ -71,7 +71,7 @@ func ldif(entries []*entry) string {
 	var b strings.Builder
 	for _, e := range entries {
 		fmt.Fprintf(&b, "dn: %s\n", e.DN)
-		for _, a := range e.Attributes {
+		for _, a := range e.attributes() {
 			if len(a.Values) == 0 {
 				fmt.Fprintf(&b, "%s:: (no values)\n", a.Name)
 			}

@@ -103,7 +103,7 @@ func (p *Provider) compare(ctx context.Context, cs *connState, req *ldapserver.C
 		return searchFail(goldap.LDAPResultNoSuchObject, "no_such_object", rt.cfg.AppSlug, "no such entry")
 	}
 	e := view.entries[i]
-	if e.get(req.Attribute) == nil {
+	if !e.has(req.Attribute) {
 		return searchFail(goldap.LDAPResultNoSuchAttribute, "", rt.cfg.AppSlug, "no such attribute")
 	}
 	code := uint16(goldap.LDAPResultCompareFalse)

@@ -11,12 +11,16 @@ const (
 
 // rootDSE is the entry at "", listing every served base DN.
 func rootDSE(namingContexts []string, version string) *entry {
+	return newEntry("", "", true, rootDSEAttributes(namingContexts, version))
+}
+
+func rootDSEAttributes(namingContexts []string, version string) []attribute {
 	ctx := append([]string(nil), namingContexts...)
 	root := []string{}
 	if len(ctx) > 0 {
 		root = ctx[:1]
 	}
-	return &entry{DN: "", Key: "", meta: true, Attributes: []attribute{
+	return []attribute{
 		{Name: "objectClass", Values: []string{"top"}},
 		{Name: "entryDN", Values: []string{""}},
 		{Name: "supportedLDAPVersion", Values: []string{"3"}},
@@ -28,14 +32,14 @@ func rootDSE(namingContexts []string, version string) *entry {
 		{Name: "rootDomainNamingContext", Values: root},
 		{Name: "vendorName", Values: []string{"goauthentik.io"}},
 		{Name: "vendorVersion", Values: []string{"akoutpost LDAP " + version}},
-	}}
+	}
 }
 
 // subschemaEntry describes the attribute types and object classes the
 // entries use, in RFC 4512 syntax, so schema-reading clients (ldap3 with
 // get_info=ALL, Apache Directory Studio) understand them.
 func subschemaEntry() *entry {
-	return &entry{DN: subschemaDN, Key: "cn=subschema", meta: true, Attributes: []attribute{
+	return newEntry(subschemaDN, "cn=subschema", true, []attribute{
 		{Name: "objectClass", Values: []string{"top", "subSchema"}},
 		{Name: "cn", Values: []string{"subschema"}},
 		{Name: "ldapSyntaxes", Values: []string{
@@ -50,7 +54,7 @@ func subschemaEntry() *entry {
 		}},
 		{Name: "attributeTypes", Values: schemaAttributeTypes},
 		{Name: "objectClasses", Values: schemaObjectClasses},
-	}}
+	})
 }
 
 const (

@@ -103,11 +103,12 @@ func newSelector(attrs []string, typesOnly bool) *selector {
 // apply returns e's selected attributes. The result shares value slices
 // with e: callers must not modify them.
 func (s *selector) apply(e *entry) []attribute {
-	out := make([]attribute, 0, len(e.Attributes))
-	for _, a := range e.Attributes {
-		if !s.selects(e, &a) {
+	out := make([]attribute, 0, e.len())
+	for i := range e.len() {
+		if !s.selects(e, i) {
 			continue
 		}
+		a := e.attr(i)
 		if s.typesOnly {
 			a.Values = nil
 		}
@@ -116,11 +117,12 @@ func (s *selector) apply(e *entry) []attribute {
 	return out
 }
 
-// selects reports whether attribute a of e is returned.
-func (s *selector) selects(e *entry, a *attribute) bool {
-	return s.all && (!a.Operational || e.meta) ||
-		s.allOperational && (a.Operational || e.meta) ||
-		len(s.names) > 0 && s.named(a.Name)
+// selects reports whether the i-th attribute of e is returned.
+func (s *selector) selects(e *entry, i int) bool {
+	name, op := e.attrName(i)
+	return s.all && (!op || e.meta) ||
+		s.allOperational && (op || e.meta) ||
+		len(s.names) > 0 && s.named(name)
 }
 
 // named reports whether name was asked for, ignoring case. Entry

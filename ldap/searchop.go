@@ -99,22 +99,21 @@ func writeEntry(w ldapserver.SearchWriter, e *entry, sel *selector) error {
 	// One allocation for the attribute list, none for the selection: this
 	// runs for every entry of every search.
 	n := 0
-	for i := range e.Attributes {
-		if sel.selects(e, &e.Attributes[i]) {
+	for i := range e.len() {
+		if sel.selects(e, i) {
 			n++
 		}
 	}
 	out := ldapserver.Entry{DN: e.DN, Attributes: make([]ldapserver.Attribute, 0, n)}
-	for i := range e.Attributes {
-		a := &e.Attributes[i]
-		if !sel.selects(e, a) {
+	for i := range e.len() {
+		if !sel.selects(e, i) {
 			continue
 		}
-		v := a.Values
+		a := e.attr(i)
 		if sel.typesOnly {
-			v = nil
+			a.Values = nil
 		}
-		out.Attributes = append(out.Attributes, ldapserver.Attribute{Type: a.Name, Values: v})
+		out.Attributes = append(out.Attributes, ldapserver.Attribute{Type: a.Name, Values: a.Values})
 	}
 	return w.WriteEntry(&out)
 }

@@ -1,6 +1,8 @@
 package ldap
 
 import (
+	"cmp"
+	"hash/maphash"
 	"slices"
 	"strconv"
 	"strings"
@@ -8,9 +10,10 @@ import (
 
 // indexedAttributes are the attributes whose values are indexed, so that
 // an equality filter on them costs the same at 100 entries and at 100,000.
-var indexedAttributes = map[string]bool{
-	"cn": true, "uid": true, "samaccountname": true, "mail": true, "objectclass": true,
-	"memberof": true, "member": true, "memberuid": true, "uidnumber": true, "gidnumber": true,
+// The number is mixed into each value's hash to keep attributes apart.
+var indexedAttributes = map[string]uint64{
+	"cn": 1, "uid": 2, "samaccountname": 3, "mail": 4, "objectclass": 5,
+	"memberof": 6, "member": 7, "memberuid": 8, "uidnumber": 9, "gidnumber": 10,
 }
 
 // snapshot is one provider's directory at one moment: every entry, built
@@ -20,15 +23,23 @@ type snapshot struct {
 	prov    *providerConfig
 	entries []*entry
 	byKey   map[string]int32
-	// index maps a lower-cased attribute name to value keys (see
-	// indexKey) to a posting list: the positions of the entries holding
-	// that value, ascending, stored in post. One shared array instead of a
-	// slice per value saves a slice header and an allocation per value; at
-	// 100,000 users there are about a million values.
-	index map[string]map[string]postings
+	// index has one slot per distinct (attribute, value key) hash, sorted
+	// by hash, pointing at a posting list in post: the positions of the
+	// entries holding that value, ascending. At 100,000 users there are
+	// about a million values; 16 bytes each here cost a third of a map of
+	// maps keyed by strings. Two values whose hashes collide share a list,
+	// which is harmless: candidates are a superset, and every candidate is
+	// checked against the filter.
+	index []indexSlot
 	post  []int32
+	seed  maphash.Seed
 	// users by pk, for access-restricted views and cached-bind checks.
 	users map[int]*user
+}
+
+type indexSlot struct {
+	hash uint64
+	postings
 }
 
 // buildSnapshot builds the entries of a provider's directory. With
@@ -38,9 +49,9 @@ func buildSnapshot(p *providerConfig, users []user, groups []group, version stri
 	s := &snapshot{prov: p, users: make(map[int]*user, len(users))}
 	n := 4 + 2*len(users) + len(groups)
 	s.entries = make([]*entry, 0, n)
-	s.entries = append(s.entries, p.baseEntry(version))
-	s.entries = append(s.entries, p.containerEntries()...)
 	b := newBuilder(p, len(users)+len(groups))
+	s.entries = append(s.entries, p.baseEntry(version))
+	s.entries = append(s.entries, b.containerEntries()...)
 	for i := range users {
 		u := &users[i]
 		s.users[u.PK] = u
@@ -67,88 +78,91 @@ func buildSnapshot(p *providerConfig, users []user, groups []group, version stri
 type postings struct{ off, n int32 }
 
 func (s *snapshot) buildIndexes() {
-	s.index = make(map[string]map[string]postings, len(indexedAttributes))
-	// First pass: give every distinct value a posting number, count its
-	// entries, and record (posting, entry) pairs in entry order; then lay
-	// the lists out in post and fill them from the pairs, which keeps each
-	// list ascending. The pairs are the only transient memory.
-	type pair struct{ posting, entry int32 }
-	lower := map[string]string{} // attribute name -> lower case, or "" if not indexed
-	indexed := func(a *attribute) string {
-		name, ok := lower[a.Name]
-		if !ok {
-			name = strings.ToLower(a.Name)
-			if !indexedAttributes[name] {
-				name = ""
-			}
-			lower[a.Name] = name
-		}
-		return name
+	s.seed = maphash.MakeSeed()
+	type attr struct {
+		id   uint64 // 0 if not indexed
+		kind matchKind
 	}
-	// Counting the values first sizes pairs exactly: growing it by
-	// doubling copied it a dozen times at 100,000 users.
+	attrs := map[string]attr{} // by name as the entries spell it
+	indexed := func(e *entry, i int) attr {
+		n, _ := e.attrName(i)
+		a, ok := attrs[n]
+		if !ok {
+			l := strings.ToLower(n)
+			a = attr{indexedAttributes[l], attributeKind(l)}
+			attrs[n] = a
+		}
+		return a
+	}
+	// Every (hash, entry) pair, sorted, gives the slots and their lists in
+	// one pass. Counting first sizes pairs exactly: growing it by doubling
+	// copied it a dozen times at 100,000 users. The pairs are the only
+	// transient memory.
+	type pair struct {
+		hash  uint64
+		entry int32
+	}
 	n := 0
 	for _, e := range s.entries {
-		for i := range e.Attributes {
-			if indexed(&e.Attributes[i]) != "" {
-				n += len(e.Attributes[i].Values)
+		for i := range e.attrs {
+			if indexed(e, i).id != 0 {
+				n += int(e.attrs[i].n)
 			}
 		}
 	}
-	var (
-		lists []postings
-		last  []int32 // the last entry counted for each posting
-		pairs = make([]pair, 0, n)
-	)
+	pairs := make([]pair, 0, n)
 	for i, e := range s.entries {
-		for j := range e.Attributes {
-			a := &e.Attributes[j]
-			name := indexed(a)
-			if name == "" {
+		for j := range e.attrs {
+			a := indexed(e, j)
+			if a.id == 0 {
 				continue
 			}
-			m := s.index[name]
-			if m == nil {
-				m = map[string]postings{}
-				s.index[name] = m
-			}
-			kind := attributeKind(name)
-			for _, v := range a.Values {
-				k := s.indexKey(kind, v)
-				pl, ok := m[k]
-				if !ok {
-					pl = postings{off: int32(len(lists))}
-					m[k] = pl
-					lists = append(lists, postings{})
-					last = append(last, -1)
-				}
-				// Values repeat within an entry rarely; count the entry once.
-				if last[pl.off] == int32(i) {
-					continue
-				}
-				last[pl.off] = int32(i)
-				lists[pl.off].n++
-				pairs = append(pairs, pair{pl.off, int32(i)})
+			for _, v := range e.tab.values(e.attrs[j].valueRef) {
+				pairs = append(pairs, pair{s.hash(a.id, s.indexKey(a.kind, v)), int32(i)})
 			}
 		}
 	}
-	off := int32(0)
-	for j := range lists {
-		lists[j].off = off
-		off += lists[j].n
-		lists[j].n = 0
-	}
-	s.post = make([]int32, off)
-	for _, p := range pairs {
-		l := &lists[p.posting]
-		s.post[l.off+l.n] = p.entry
-		l.n++
-	}
-	for _, m := range s.index {
-		for k, pl := range m {
-			m[k] = lists[pl.off]
+	slices.SortFunc(pairs, func(a, b pair) int {
+		if c := cmp.Compare(a.hash, b.hash); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.entry, b.entry)
+	})
+	// An entry holding a value twice (or two values that collide) is
+	// listed once.
+	pairs = slices.Compact(pairs)
+	s.post = make([]int32, len(pairs))
+	slots := 0
+	for i := range pairs {
+		if i == 0 || pairs[i].hash != pairs[i-1].hash {
+			slots++
 		}
 	}
+	s.index = make([]indexSlot, 0, slots)
+	for i, p := range pairs {
+		s.post[i] = p.entry
+		if i == 0 || p.hash != pairs[i-1].hash {
+			s.index = append(s.index, indexSlot{hash: p.hash, postings: postings{off: int32(i)}})
+		}
+		s.index[len(s.index)-1].n++
+	}
+}
+
+// hash is the index hash of a value key of attribute number id.
+func (s *snapshot) hash(id uint64, key string) uint64 {
+	return maphash.String(s.seed, key) ^ id*0x9e3779b97f4a7c15
+}
+
+// lookup returns the posting list of a value key of attribute number id.
+func (s *snapshot) lookup(id uint64, key string) (postings, bool) {
+	h := s.hash(id, key)
+	i, found := slices.BinarySearchFunc(s.index, h, func(slot indexSlot, h uint64) int {
+		return cmp.Compare(slot.hash, h)
+	})
+	if !found {
+		return postings{}, false
+	}
+	return s.index[i].postings, true
 }
 
 // list returns the entries of a posting list; the three-index slice keeps
@@ -210,11 +224,11 @@ func (s *snapshot) candidates(f *filter) (list []int32, ok bool) {
 	}
 	switch f.Op {
 	case opEqual, opApprox:
-		m, indexed := s.index[strings.ToLower(f.Attr)]
-		if !indexed {
+		id := indexedAttributes[strings.ToLower(f.Attr)]
+		if id == 0 {
 			return nil, false
 		}
-		pl, found := m[s.filterKey(f)]
+		pl, found := s.lookup(id, s.filterKey(f))
 		if !found {
 			return nil, true
 		}
