@@ -41,6 +41,7 @@ type options struct {
 	blueprint, ldif        string
 	ldifBase               string
 	cleartext              bool
+	refresh                int
 }
 
 func main() {
@@ -56,6 +57,7 @@ func main() {
 	fs.StringVar(&o.ldif, "ldif", "", "LDIF `file` to write for slapd (optional)")
 	fs.StringVar(&o.ldifBase, "ldif-base", "dc=example,dc=org", "base DN of the LDIF")
 	fs.BoolVar(&o.cleartext, "ldif-cleartext", false, "store userPassword in cleartext instead of {SSHA}")
+	fs.IntVar(&o.refresh, "refresh", 0, "the outpost's refresh interval in `seconds` (0: authentik's default)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "genblueprint:", err)
 		os.Exit(2)
@@ -72,6 +74,8 @@ func run(o options) error {
 		return errors.New("-blueprint is required")
 	case o.users < 1 || o.groups < 1:
 		return errors.New("-users and -groups must be at least 1")
+	case o.refresh < 0:
+		return errors.New("-refresh must not be negative")
 	case o.members < 0 || o.members > o.groups:
 		return fmt.Errorf("-members must be between 0 and -groups (%d)", o.groups)
 	case strings.ContainsAny(o.password+o.servicePW+o.service, "\"\\\n"):
@@ -151,9 +155,17 @@ func writeBlueprint(w io.Writer, o options) error {
     permissions:
       - {permission: authentik_providers_ldap.search_full_directory, role: !KeyOf searchers}
   - {model: authentik_core.application, identifiers: {slug: ldap-bench}, attrs: {name: LDAP bench, provider: !KeyOf ldap}}
-  - {model: authentik_outposts.outpost, identifiers: {name: ldap-bench}, attrs: {type: ldap, providers: [!KeyOf ldap]}}
-`, baseDN)
+  - {model: authentik_outposts.outpost, identifiers: {name: ldap-bench}, attrs: {type: ldap, providers: [!KeyOf ldap]%s}}
+`, baseDN, refreshConfig(o.refresh))
 	return nil
+}
+
+// refreshConfig is the outpost config that sets its refresh interval.
+func refreshConfig(seconds int) string {
+	if seconds == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", config: {refresh_interval: \"seconds=%d\"}", seconds)
 }
 
 func writeLDIF(w io.Writer, o options) error {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,12 +64,54 @@ func TestGenerated(t *testing.T) {
 	}
 }
 
+// TestRefreshInterval checks that -refresh reaches the outpost as the
+// core serves it.
+func TestRefreshInterval(t *testing.T) {
+	for _, tt := range []struct{ refresh, want int }{{0, 300}, {45, 45}} {
+		dir := t.TempDir()
+		o := options{users: 2, groups: 1, members: 1, password: "pw", service: "svc", servicePW: "svc-pw",
+			blueprint: filepath.Join(dir, "bp.yaml"), refresh: tt.refresh}
+		if err := run(o); err != nil {
+			t.Fatal(err)
+		}
+		bp, err := os.ReadFile(o.blueprint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		core, err := outposttest.NewServer(bp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, core.URL()+"/api/v3/outposts/instances/", nil)
+		req.Header.Set("Authorization", "Bearer "+core.Token("ldap-bench"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Results []struct {
+				RefreshIntervalS int `json:"refresh_interval_s"`
+			} `json:"results"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		core.Close()
+		if err != nil || len(page.Results) != 1 {
+			t.Fatalf("outposts: %v, %d results", err, len(page.Results))
+		}
+		if got := page.Results[0].RefreshIntervalS; got != tt.want {
+			t.Errorf("-refresh %d: refresh_interval_s = %d, want %d", tt.refresh, got, tt.want)
+		}
+	}
+}
+
 func TestRefusesBadOptions(t *testing.T) {
 	for _, o := range []options{
 		{users: 1, groups: 1},
 		{users: 0, groups: 1, blueprint: "x"},
 		{users: 1, groups: 1, members: 2, blueprint: "x"},
 		{users: 1, groups: 1, password: `a"b`, blueprint: "x"},
+		{users: 1, groups: 1, refresh: -1, blueprint: "x"},
 	} {
 		if err := run(o); err == nil {
 			t.Errorf("run(%+v) succeeded", o)
