@@ -20,6 +20,8 @@ type user struct {
 	DateJoined  time.Time
 	LastUpdated time.Time
 	PwdChanged  time.Time
+	// raw is the hash of the user's JSON in a full fetch (knownUsers).
+	raw uint64
 }
 
 // groupRef is a user's direct group as the users API embeds it.

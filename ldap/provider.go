@@ -59,7 +59,8 @@ type Provider struct {
 
 	envMu     sync.Mutex // serialises setEnv
 	env       atomic.Pointer[lent]
-	refreshMu sync.Mutex // one directory refresh at a time
+	refreshMu sync.Mutex  // one directory refresh at a time
+	known     *knownUsers // the last full fetch; guarded by refreshMu
 
 	tls    tlsState
 	conns  connRegistry

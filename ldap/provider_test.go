@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	goldap "github.com/go-ldap/ldap/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -527,5 +528,65 @@ func TestRefreshKeepsLastGoodDirectory(t *testing.T) {
 	}
 	if got := memberOf(); !slices.Equal(got, []string{"cn=y,ou=groups,dc=ldap,dc=goauthentik,dc=io"}) {
 		t.Errorf("after a good refresh memberOf = %q", got)
+	}
+}
+
+// A refresh that finds the same JSON keeps the directory it has; one that
+// finds a changed user rebuilds it, decoding only that user.
+func TestRefreshReusesUnchangedUsers(t *testing.T) {
+	tp := startProvider(t, "cached", "direct")
+	snap := func() *snapshot {
+		t.Helper()
+		st := tp.p.state.Load()
+		if st == nil || len(st.providers) != 1 {
+			t.Fatal("no provider state")
+		}
+		return st.providers[0].snap.Load()
+	}
+	byName := func(s *snapshot, name string) *user {
+		t.Helper()
+		for _, u := range s.users {
+			if u.Username == name {
+				return u
+			}
+		}
+		t.Fatalf("no user %s in the directory", name)
+		return nil
+	}
+	first := snap()
+	if err := tp.p.Apply(context.Background(), tp.update); err != nil {
+		t.Fatal(err)
+	}
+	if snap() != first {
+		t.Error("an unchanged directory was rebuilt")
+	}
+
+	tp.core.mu.Lock()
+	tp.core.user("viewer").Name = "Viewer Renamed"
+	tp.core.mu.Unlock()
+	if err := tp.p.Apply(context.Background(), tp.update); err != nil {
+		t.Fatal(err)
+	}
+	second := snap()
+	if second == first {
+		t.Fatal("a changed user did not rebuild the directory")
+	}
+	if got := byName(second, "viewer").Name; got != "Viewer Renamed" {
+		t.Errorf("viewer's name after the refresh = %q", got)
+	}
+	// Decoding makes new strings; a reused user keeps the old ones.
+	if unsafe.StringData(byName(second, "admin").UID) != unsafe.StringData(byName(first, "admin").UID) {
+		t.Error("an unchanged user was decoded again")
+	}
+	if unsafe.StringData(byName(second, "viewer").UID) == unsafe.StringData(byName(first, "viewer").UID) {
+		t.Error("the changed user was not decoded again")
+	}
+	c := tp.dial(t)
+	if err := c.Bind(userDN("viewer"), "viewer-pw"); err != nil {
+		t.Fatal(err)
+	}
+	es := search(t, c, userDN("viewer"), "(objectClass=person)", "displayName")
+	if len(es) != 1 || es[0].GetAttributeValue("displayName") != "Viewer Renamed" {
+		t.Errorf("search after the refresh: %d entries, displayName %q", len(es), es[0].GetAttributeValue("displayName"))
 	}
 }

@@ -37,13 +37,22 @@ func (p *Provider) refresh(ctx context.Context, st *state) {
 	}
 	if len(cached) > 0 {
 		start := time.Now()
-		users, groups, err := fetch(ctx, p.lent().dir, url.Values{"page_size": {refreshUserPageSize}}, url.Values{})
+		if p.known == nil {
+			p.known = newKnownUsers()
+		}
+		l, err := p.lent().dir.listAll(ctx, p.known)
 		if err != nil {
 			p.logger().Warn("refreshing the LDAP directory failed; serving the last good one", "error", err)
 		} else {
-			replaced := 0
+			unchanged := l.digest == p.known.digest
+			replaced, built := 0, 0
 			for _, rt := range cached {
-				snap := buildSnapshot(rt.cfg, users, groups, p.cfg.Version, true)
+				if unchanged && rt.snap.Load() != nil {
+					// The same JSON builds the same directory.
+					continue
+				}
+				snap := buildSnapshot(rt.cfg, l.users, l.groups, p.cfg.Version, true)
+				built++
 				if old := rt.snap.Swap(snap); old != nil {
 					replaced += len(old.entries)
 				}
@@ -52,8 +61,11 @@ func (p *Provider) refresh(ctx context.Context, st *state) {
 					return u == nil || u.version() != id.userVersion
 				})
 			}
-			p.logger().Debug("refreshed the LDAP directory", "users", len(users), "groups", len(groups),
-				"took", time.Since(start))
+			if !unchanged {
+				p.known = p.known.next(l)
+			}
+			p.logger().Debug("refreshed the LDAP directory", "users", len(l.users), "groups", len(l.groups),
+				"unchanged", unchanged, "built", built, "took", time.Since(start))
 			if replaced >= releaseAfterEntries {
 				// The replaced directories are garbage all at once. Left to
 				// the runtime, that memory stays resident: the heap goal

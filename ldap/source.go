@@ -2,8 +2,10 @@ package ldap
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"net/url"
 	"strings"
 	"sync"
@@ -16,20 +18,96 @@ import (
 type directory interface {
 	listUsers(ctx context.Context, q url.Values) ([]user, error)
 	listGroups(ctx context.Context, q url.Values) ([]group, error)
+	// listAll lists the whole directory for a cached snapshot, reusing the
+	// users of known whose JSON is unchanged.
+	listAll(ctx context.Context, known *knownUsers) (listing, error)
+}
+
+// listing is a whole directory as one full fetch found it.
+type listing struct {
+	users  []user
+	groups []group
+	// digest hashes the JSON of every user and group in the order
+	// served: equal digests mean an unchanged directory.
+	digest uint64
+}
+
+// knownUsers are the users of the last full fetch by the hash of their
+// JSON, so that the next one decodes only the users that changed:
+// decoding was most of a 100,000-user refresh, and a reused user shares
+// its strings with the directory still serving.
+type knownUsers struct {
+	seed   maphash.Seed
+	byHash map[uint64]*user
+	digest uint64
+}
+
+func newKnownUsers() *knownUsers { return &knownUsers{seed: maphash.MakeSeed()} }
+
+// next returns the known users after a full fetch found l.
+func (k *knownUsers) next(l listing) *knownUsers {
+	n := &knownUsers{seed: k.seed, byHash: make(map[uint64]*user, len(l.users)), digest: l.digest}
+	for i := range l.users {
+		n.byHash[l.users[i].raw] = &l.users[i]
+	}
+	return n
 }
 
 // apiDirectory reads /core/users/ and /core/groups/ with the outpost token.
 type apiDirectory struct{ api *outpost.Client }
 
 func (d apiDirectory) listUsers(ctx context.Context, q url.Values) ([]user, error) {
+	return d.users(ctx, q, nil)
+}
+
+func (d apiDirectory) listGroups(ctx context.Context, q url.Values) ([]group, error) {
+	return d.groups(ctx, q, nil)
+}
+
+func (d apiDirectory) listAll(ctx context.Context, known *knownUsers) (listing, error) {
+	var (
+		l      listing
+		groups maphash.Hash
+	)
+	groups.SetSeed(known.seed)
+	var err error
+	l.users, l.groups, err = both(
+		func() ([]user, error) {
+			return d.users(ctx, url.Values{"page_size": {refreshUserPageSize}}, known)
+		},
+		func() ([]group, error) { return d.groups(ctx, url.Values{}, &groups) })
+	if err != nil {
+		return listing{}, err
+	}
+	var b [8]byte
+	for _, u := range l.users {
+		binary.LittleEndian.PutUint64(b[:], u.raw)
+		groups.Write(b[:])
+	}
+	l.digest = groups.Sum64()
+	return l, nil
+}
+
+// users lists users. With known, each user's JSON is hashed into
+// user.raw, and a user known by that hash is reused instead of decoded.
+func (d apiDirectory) users(ctx context.Context, q url.Values, known *knownUsers) ([]user, error) {
 	q = withParams(q, "include_groups", "true")
 	var out []user
 	refs := groupRefs{}
 	err := d.api.List(ctx, "/core/users/", q, func(raw json.RawMessage) error {
+		var h uint64
+		if known != nil {
+			h = maphash.Bytes(known.seed, raw)
+			if u, ok := known.byHash[h]; ok {
+				out = append(out, *u)
+				return nil
+			}
+		}
 		u, err := decodeUser(raw, refs)
 		if err != nil {
 			return err
 		}
+		u.raw = h
 		out = append(out, u)
 		return nil
 	})
@@ -44,10 +122,14 @@ func (d apiDirectory) listUsers(ctx context.Context, q url.Values) ([]user, erro
 	return out, nil
 }
 
-func (d apiDirectory) listGroups(ctx context.Context, q url.Values) ([]group, error) {
+// groups lists groups, writing their JSON into digest when it is not nil.
+func (d apiDirectory) groups(ctx context.Context, q url.Values, digest *maphash.Hash) ([]group, error) {
 	q = withParams(q, "include_users", "true", "include_children", "true", "include_parents", "true")
 	var out []group
 	err := d.api.List(ctx, "/core/groups/", q, func(raw json.RawMessage) error {
+		if digest != nil {
+			digest.Write(raw)
+		}
 		g, err := decodeGroup(raw)
 		if err != nil {
 			return err
@@ -74,6 +156,19 @@ func withParams(q url.Values, kv ...string) url.Values {
 
 // fetch lists users and groups concurrently. A nil query skips that list.
 func fetch(ctx context.Context, d directory, uq, gq url.Values) ([]user, []group, error) {
+	var listUsers func() ([]user, error)
+	var listGroups func() ([]group, error)
+	if uq != nil {
+		listUsers = func() ([]user, error) { return d.listUsers(ctx, uq) }
+	}
+	if gq != nil {
+		listGroups = func() ([]group, error) { return d.listGroups(ctx, gq) }
+	}
+	return both(listUsers, listGroups)
+}
+
+// both runs the two lists concurrently; a nil one is skipped.
+func both(listUsers func() ([]user, error), listGroups func() ([]group, error)) ([]user, []group, error) {
 	var (
 		wg     sync.WaitGroup
 		users  []user
@@ -81,15 +176,15 @@ func fetch(ctx context.Context, d directory, uq, gq url.Values) ([]user, []group
 		uerr   error
 		gerr   error
 	)
-	if uq != nil {
+	if listUsers != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			users, uerr = d.listUsers(ctx, uq)
+			users, uerr = listUsers()
 		}()
 	}
-	if gq != nil {
-		groups, gerr = d.listGroups(ctx, gq)
+	if listGroups != nil {
+		groups, gerr = listGroups()
 	}
 	wg.Wait()
 	if uerr != nil {
