@@ -51,7 +51,9 @@ func (l *requestLog) start(r *http.Request, rc *reqCtx) *Request {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.reqs) >= maxRequests {
-		l.reqs = l.reqs[len(l.reqs)-maxRequests/2:]
+		// Copied, not resliced: the dropped entries stay reachable
+		// through a slice's backing array.
+		l.reqs = append(make([]*Request, 0, maxRequests), l.reqs[len(l.reqs)-maxRequests/2:]...)
 	}
 	l.reqs = append(l.reqs, e)
 	return e
