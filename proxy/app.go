@@ -82,8 +82,10 @@ type application struct {
 	outpostName string
 	version     string
 
-	// sessions is the one mutable part: a cache, see sessionCache.
-	sessions sessionCache
+	// sessions and observers are the mutable parts: caches, see
+	// sessionCache and observers.
+	sessions  sessionCache
+	observers observers
 }
 
 // stateLifetime bounds how long a login may take between start and callback.
@@ -237,7 +239,10 @@ func (a *application) domainSuffix() string { return strings.TrimPrefix(a.cookie
 
 // ServeHTTP serves one request routed to this application.
 func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	var q url.Values // nil, which reads as empty, when there is no query
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
 	path := r.URL.Path
 	switch {
 	case strings.EqualFold(q.Get(callbackParam), "true") || path == pathCallback:

@@ -29,30 +29,29 @@ const (
 
 // authenticate returns the request's user: from its session cookie, else,
 // when the application intercepts header auth, from its Authorization
-// header. h is the user's identity headers (see identityHeaders); c and h
-// may be shared with other requests and must not be modified. A stale
-// session cookie is cleared on w.
-func (a *application) authenticate(w http.ResponseWriter, r *http.Request) (c *claims, h http.Header, via authSource) {
-	c, h, stale, storeDown := a.session(r)
+// header. The identity may be shared with other requests and must not be
+// modified. A stale session cookie is cleared on w.
+func (a *application) authenticate(w http.ResponseWriter, r *http.Request) (id *identity, via authSource) {
+	id, stale, storeDown := a.session(r)
 	if stale {
 		a.clearCookie(w, a.cookieName)
 	}
-	if c != nil {
-		return c, h, authSession
+	if id != nil {
+		return id, authSession
 	}
 	if storeDown {
-		return nil, nil, authStoreDown
+		return nil, authStoreDown
 	}
 	authz := r.Header.Get("Authorization")
 	if !a.interceptAuth || authz == "" {
-		return nil, nil, authNone
+		return nil, authNone
 	}
 	c, err := a.headerAuth(r.Context(), authz)
 	if err != nil {
 		a.p.logger().Info("header authentication failed", "provider", a.name, "reason", err)
-		return nil, nil, authHeaderFailed
+		return nil, authHeaderFailed
 	}
-	return c, a.identityHeaders(c), authHeader
+	return a.newIdentity(c), authHeader
 }
 
 type headerAuthEntry struct {

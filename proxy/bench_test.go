@@ -34,7 +34,7 @@ func BenchmarkSessionLookupCached(b *testing.B) {
 	r.Header.Set("Cookie", ck)
 	b.ReportAllocs()
 	for b.Loop() {
-		if c, _, _, _ := single.session(r); c == nil {
+		if id, _, _ := single.session(r); id == nil {
 			b.Fatal("no session")
 		}
 	}
@@ -83,9 +83,11 @@ func BenchmarkForwardAuthDecision(b *testing.B) {
 // profiles (-cpuprofile) and allocation counts.
 func BenchmarkProxyRequest(b *testing.B) {
 	e := newTestEnv(b, Config{})
-	e.upstream.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	// An upstream of its own, set up before it starts (changing a running
+	// server's Config is a data race).
+	e.upstream = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("hello from the upstream\n"))
-	})
+	}))
 	// Connections the upstream accepted: more than a few means an idle
 	// pool drops connections and requests dial.
 	var conns atomic.Int64
@@ -94,6 +96,8 @@ func BenchmarkProxyRequest(b *testing.B) {
 			conns.Add(1)
 		}
 	}
+	e.upstream.Start()
+	b.Cleanup(e.upstream.Close)
 	if err := e.apply(app{name: "app", external: "http://app.test"}); err != nil {
 		b.Fatal(err)
 	}

@@ -117,9 +117,9 @@ func (a *application) forwardDecision(w http.ResponseWriter, r *http.Request, u 
 		a.handleSignOut(w, r)
 		return
 	}
-	c, identity, via := a.authenticate(w, r)
-	if c != nil {
-		for k, v := range identity {
+	id, via := a.authenticate(w, r)
+	if id != nil {
+		for k, v := range id.headers {
 			w.Header()[k] = v
 		}
 		w.Header().Set("User-Agent", r.Header.Get("User-Agent"))

@@ -3,6 +3,8 @@ package proxy
 import (
 	"encoding/base64"
 	"net/http"
+	"net/textproto"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -106,28 +108,163 @@ func stripClientIdentity(h http.Header) {
 	}
 }
 
+// identity is an authenticated user as the requests of one login use it:
+// the claims and everything made from them, built once (per session for
+// session cookies) and shared by concurrent requests. Read only.
+type identity struct {
+	c *claims
+	// headers is identityHeaders(c), what forward-auth answers carry.
+	headers http.Header
+	// upstream is headers without the names the reverse proxy removes or
+	// sets itself (hop-by-hop and forwarding headers), for proxy mode.
+	upstream http.Header
+	// backend is the user's backend_override, when set and usable, and
+	// hostHeader the user's host_header, when set and valid.
+	backend    *url.URL
+	hostHeader string
+}
+
+func (a *application) newIdentity(c *claims) *identity {
+	id := &identity{c: c, headers: a.identityHeaders(c)}
+	id.upstream = make(http.Header, len(id.headers))
+	for k, v := range id.headers {
+		if !reverseProxyDrops(k) {
+			id.upstream[k] = v
+		}
+	}
+	if c.Proxy != nil {
+		if c.Proxy.BackendOverride != "" {
+			if o, err := parseHTTPURL(c.Proxy.BackendOverride); err == nil {
+				id.backend = o
+			}
+		}
+		if c.Proxy.HostHeader != "" && validHost(c.Proxy.HostHeader) {
+			id.hostHeader = c.Proxy.HostHeader
+		}
+	}
+	return id
+}
+
+// reverseProxyDrops reports whether httputil.ReverseProxy removes a
+// (canonical) header name from the request it sends, or sets it itself:
+// an identity header of that name, from additionalHeaders, never reached
+// the upstream.
+func reverseProxyDrops(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+		return true
+	}
+	return false
+}
+
+// maxCookieScan is the number of cookies in a request up to which
+// cookieValue parses the header itself; beyond it, (*http.Request).Cookie
+// applies net/http's own limit (GODEBUG httpcookiemaxnum, 3,000 by
+// default).
+const maxCookieScan = 1000
+
+// cookieValue returns the value of the request's first cookie called name,
+// as (*http.Request).Cookie finds it, but without allocating: this runs
+// for every request. name must be a valid cookie name.
+func cookieValue(r *http.Request, name string) (string, bool) {
+	lines := r.Header["Cookie"]
+	n := 0
+	for _, line := range lines {
+		n += strings.Count(line, ";") + 1
+	}
+	if n > maxCookieScan {
+		ck, err := r.Cookie(name)
+		if err != nil {
+			return "", false
+		}
+		return ck.Value, true
+	}
+	for _, line := range lines {
+		line = textproto.TrimString(line)
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = textproto.TrimString(part)
+			if part == "" {
+				continue
+			}
+			k, v, _ := strings.Cut(part, "=")
+			if textproto.TrimString(k) != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if !validCookieValue(v) {
+				continue
+			}
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// validCookieValue is net/http's check of a (quote-stripped) cookie value.
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
 // stripOwnCookies removes the outpost's session and state cookies from a
 // request before it goes upstream: the upstream has no use for them, and
-// an upstream that logs or reflects cookies must not leak them.
+// an upstream that logs or reflects cookies must not leak them. Every
+// cookie with one of those names goes, well-formed or not; the others are
+// passed on as the client sent them.
 func (a *application) stripOwnCookies(r *http.Request) {
-	cookies := r.Cookies()
-	if len(cookies) == 0 {
+	lines := r.Header["Cookie"]
+	own := false
+	for _, line := range lines {
+		a.eachCookie(line, func(_ string, mine bool) bool { own = own || mine; return !own })
+	}
+	if !own {
 		return
 	}
-	kept := make([]string, 0, len(cookies))
-	removed := false
-	for _, c := range cookies {
-		if c.Name == a.cookieName || strings.HasPrefix(c.Name, a.cookieName+"_login_") {
-			removed = true
+	var kept strings.Builder
+	for _, line := range lines {
+		a.eachCookie(line, func(part string, mine bool) bool {
+			if !mine {
+				if kept.Len() > 0 {
+					kept.WriteString("; ")
+				}
+				kept.WriteString(part)
+			}
+			return true
+		})
+	}
+	if kept.Len() == 0 {
+		r.Header.Del("Cookie")
+		return
+	}
+	r.Header.Set("Cookie", kept.String())
+}
+
+// eachCookie calls f with each non-empty name=value part of a Cookie
+// header line, trimmed, and whether its name is one of the outpost's own
+// cookies, until f returns false.
+func (a *application) eachCookie(line string, f func(part string, mine bool) bool) {
+	for line != "" {
+		var part string
+		part, line, _ = strings.Cut(line, ";")
+		part = textproto.TrimString(part)
+		if part == "" {
 			continue
 		}
-		kept = append(kept, c.Name+"="+c.Value)
-	}
-	if !removed {
-		return
-	}
-	r.Header.Del("Cookie")
-	if len(kept) > 0 {
-		r.Header.Set("Cookie", strings.Join(kept, "; "))
+		name, _, _ := strings.Cut(part, "=")
+		name = textproto.TrimString(name)
+		mine := name == a.cookieName || strings.HasPrefix(name, a.cookieName) && strings.HasPrefix(name[len(a.cookieName):], "_login_")
+		if !f(part, mine) {
+			return
+		}
 	}
 }

@@ -39,15 +39,24 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Nothing a client says about who it is survives, whatever happens next.
 	stripClientIdentity(r.Header)
+	log := p.logger()
+	if !log.Enabled(r.Context(), slog.LevelDebug) {
+		app.ServeHTTP(w, r)
+		if m := p.metrics.Load(); m != nil {
+			app.requestObserver(m, rt.info.Name, r.Method).Observe(time.Since(start).Seconds())
+		}
+		return
+	}
+	// The access log needs the status.
 	rec := &statusWriter{ResponseWriter: w}
 	app.ServeHTTP(rec, r)
-	p.observe(rt, r, app.external.Host, "app", start)
-	if log := p.logger(); log.Enabled(r.Context(), slog.LevelDebug) {
-		log.LogAttrs(r.Context(), slog.LevelDebug, "request",
-			slog.String("provider", app.name), slog.String("method", r.Method),
-			slog.String("host", truncate(host, 100)), slog.String("path", truncate(r.URL.Path, 200)),
-			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)))
+	if m := p.metrics.Load(); m != nil {
+		app.requestObserver(m, rt.info.Name, r.Method).Observe(time.Since(start).Seconds())
 	}
+	log.LogAttrs(r.Context(), slog.LevelDebug, "request",
+		slog.String("provider", app.name), slog.String("method", r.Method),
+		slog.String("host", truncate(host, 100)), slog.String("path", truncate(r.URL.Path, 200)),
+		slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)))
 }
 
 // statusWriter remembers the status for the access log. Unwrap lets

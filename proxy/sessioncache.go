@@ -28,11 +28,9 @@ type sessionCache struct {
 	m  map[string]cachedSession // by cookie value
 }
 
-// cachedSession is shared by concurrent requests: read only.
 type cachedSession struct {
-	id      string
-	c       *claims
-	headers http.Header // identityHeaders(c), built once per session
+	id    string    // the session's ID in the store
+	ident *identity // shared by concurrent requests: read only
 }
 
 // sessionCacheMax bounds the cache; when full it starts over, which costs
@@ -61,30 +59,30 @@ func (sc *sessionCache) drop(cookie string) {
 	delete(sc.m, cookie)
 }
 
-// session is loadSession through the cache, with the session's identity
-// headers; the other results mean the same. What it returns must not be
-// modified.
-func (a *application) session(r *http.Request) (c *claims, h http.Header, stale, storeDown bool) {
-	ck, err := r.Cookie(a.cookieName)
-	if err != nil {
-		return nil, nil, false, false
+// session is loadSession through the cache, returning the session's
+// identity (claims and headers, built once per session); the other results
+// mean the same. What it returns must not be modified.
+func (a *application) session(r *http.Request) (id *identity, stale, storeDown bool) {
+	value, ok := cookieValue(r, a.cookieName)
+	if !ok {
+		return nil, false, false
 	}
-	if e, ok := a.sessions.get(ck.Value); ok {
+	if e, ok := a.sessions.get(value); ok {
 		s, err := a.p.store.Load(r.Context(), e.id)
 		switch {
 		case err == nil && s.Provider == a.clientID && a.p.now().Before(s.Expires):
-			return e.c, e.headers, false, false
+			return e.ident, false, false
 		case err == nil || errors.Is(err, session.ErrNotFound):
-			a.sessions.drop(ck.Value)
-			return nil, nil, true, false
+			a.sessions.drop(value)
+			return nil, true, false
 		}
 		// The store failed: loadSession below asks again and reports it.
 	}
-	c, id, stale, storeDown := a.loadSession(r)
+	c, sid, stale, storeDown := a.decodeSession(r.Context(), value)
 	if c == nil {
-		return nil, nil, stale, storeDown
+		return nil, stale, storeDown
 	}
-	e := cachedSession{id: id, c: c, headers: a.identityHeaders(c)}
-	a.sessions.put(ck.Value, e)
-	return e.c, e.headers, false, false
+	e := cachedSession{id: sid, ident: a.newIdentity(c)}
+	a.sessions.put(value, e)
+	return e.ident, false, false
 }

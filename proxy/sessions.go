@@ -74,14 +74,19 @@ func randomID() string {
 // out, only not recognised now, so the cookie stays and the caller answers
 // 503 rather than sending a logged-in user to log in again.
 func (a *application) loadSession(r *http.Request) (c *claims, id string, stale, storeDown bool) {
-	ck, err := r.Cookie(a.cookieName)
-	if err != nil {
+	value, ok := cookieValue(r, a.cookieName)
+	if !ok {
 		return nil, "", false, false
 	}
-	if err := a.sessionCodec.Decode(a.cookieName, ck.Value, &id); err != nil || !session.ValidID(id) {
+	return a.decodeSession(r.Context(), value)
+}
+
+// decodeSession is loadSession for the session cookie's value.
+func (a *application) decodeSession(ctx context.Context, value string) (c *claims, id string, stale, storeDown bool) {
+	if err := a.sessionCodec.Decode(a.cookieName, value, &id); err != nil || !session.ValidID(id) {
 		return nil, "", true, false
 	}
-	s, err := a.p.store.Load(r.Context(), id)
+	s, err := a.p.store.Load(ctx, id)
 	if errors.Is(err, session.ErrNotFound) {
 		return nil, "", true, false
 	}

@@ -11,13 +11,15 @@ import (
 	"time"
 )
 
-type claimsKey struct{}
+// identityKey is the request context key of the *identity handleProxy
+// passes to rewrite and upstreamError.
+type identityKey struct{}
 
 // handleProxy serves proxy mode: authenticate, then pass the request to
 // internal_host with identity headers, or send the browser to login.
 func (a *application) handleProxy(w http.ResponseWriter, r *http.Request) {
-	c, identity, via := a.authenticate(w, r)
-	if c == nil && !a.allowlisted(r.URL) {
+	id, via := a.authenticate(w, r)
+	if id == nil && !a.allowlisted(r.URL) {
 		switch {
 		case via == authStoreDown:
 			a.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable",
@@ -43,18 +45,14 @@ func (a *application) handleProxy(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if c != nil {
+	if id != nil {
 		if via == authHeader {
 			// The client's own credentials were consumed by the login; the
 			// upstream gets identity headers instead.
 			r.Header.Del("Authorization")
 		}
-		// The values are shared with other requests; ReverseProxy sends a
-		// clone of r.Header and never writes to it.
-		for k, v := range identity {
-			r.Header[k] = v
-		}
-		r = r.WithContext(context.WithValue(r.Context(), claimsKey{}, c))
+		// rewrite adds the identity headers to the outgoing request.
+		r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
 	}
 	a.stripOwnCookies(r)
 	a.upstream.ServeHTTP(w, r)
@@ -84,21 +82,35 @@ func (a *application) initUpstream() {
 }
 
 // rewrite sends the request to internal_host (or the user's
-// backend_override) keeping path, query and the client's Host, and sets
-// X-Forwarded-*.
+// backend_override) keeping path, query and the client's Host, adds the
+// identity headers, and sets X-Forwarded-*.
 func (a *application) rewrite(pr *httputil.ProxyRequest) {
 	target := a.internal
-	c, _ := pr.In.Context().Value(claimsKey{}).(*claims)
-	if c != nil && c.Proxy != nil && c.Proxy.BackendOverride != "" {
-		if o, err := parseHTTPURL(c.Proxy.BackendOverride); err == nil {
-			target = o
-		}
+	id, _ := pr.In.Context().Value(identityKey{}).(*identity)
+	if id != nil && id.backend != nil {
+		target = id.backend
 	}
 	pr.Out.URL.Scheme = target.Scheme
 	pr.Out.URL.Host = target.Host
 	pr.Out.Host = pr.In.Host
-	if c != nil && c.Proxy != nil && c.Proxy.HostHeader != "" && validHost(c.Proxy.HostHeader) {
-		pr.Out.Host = c.Proxy.HostHeader
+	if id != nil {
+		if id.hostHeader != "" {
+			pr.Out.Host = id.hostHeader
+		}
+		// The identity headers join the outgoing request here, after
+		// ReverseProxy has removed hop-by-hop headers: a client naming them
+		// in its Connection header cannot make them disappear. The map is
+		// made with room for all of them and X-Forwarded-*, so it never
+		// grows. Values are shared with other requests; nothing downstream
+		// writes to them (Set replaces a slice, Add of a full slice copies).
+		h := make(http.Header, len(pr.Out.Header)+len(id.upstream)+4)
+		for k, v := range pr.Out.Header {
+			h[k] = v
+		}
+		for k, v := range id.upstream {
+			h[k] = v
+		}
+		pr.Out.Header = h
 	}
 	if a.p.trusted(pr.In) {
 		// A trusted proxy in front already described the original request:
@@ -128,7 +140,7 @@ func (a *application) upstreamError(w http.ResponseWriter, r *http.Request, err 
 	}
 	a.p.logger().Warn("upstream request failed", "provider", a.name, "upstream", a.internal.Host, "error", err)
 	msg := "Failed to connect to backend."
-	if c, _ := r.Context().Value(claimsKey{}).(*claims); c != nil && c.Proxy != nil && c.Proxy.IsSuperuser {
+	if id, _ := r.Context().Value(identityKey{}).(*identity); id != nil && id.c.Proxy != nil && id.c.Proxy.IsSuperuser {
 		msg = "Error proxying to upstream server: " + err.Error()
 	}
 	a.errorPage(w, r, http.StatusBadGateway, "Bad Gateway", msg)
@@ -144,8 +156,7 @@ func (t *timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	start := time.Now()
 	resp, err := t.rt.RoundTrip(r)
 	if m := t.a.p.metrics.Load(); m != nil {
-		m.UpstreamResponseDuration.WithLabelValues(t.a.outpostName, methodLabel(r.Method),
-			t.a.external.Scheme, t.a.external.Host, t.a.internal.Host).Observe(time.Since(start).Seconds())
+		t.a.upstreamObserver(m, r.Method).Observe(time.Since(start).Seconds())
 	}
 	return resp, err
 }
@@ -189,18 +200,4 @@ func (c *transportCache) closeIdle() {
 	for _, t := range c.m {
 		t.CloseIdleConnections()
 	}
-}
-
-var knownMethods = map[string]bool{
-	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
-	http.MethodPatch: true, http.MethodDelete: true, http.MethodConnect: true,
-	http.MethodOptions: true, http.MethodTrace: true,
-}
-
-// methodLabel bounds the method label: a client can send any token.
-func methodLabel(m string) string {
-	if knownMethods[m] {
-		return m
-	}
-	return "other"
 }
