@@ -8,7 +8,10 @@
 # Environment: ROUNDS (3), DURATION (10s), CONNS (64), THREADS (2),
 # KEEP (set to keep the temp dir with the logs), PERF (a file: record the
 # outpost's CPU profile with `perf record -g` during its last round; read it
-# with `perf report -i FILE`).
+# with `perf report -i FILE`), FLOOR (set: each round also measures the
+# baseline sending the outpost's identity headers, fixed values of the same
+# sizes, and X-Forwarded-*; a reference for what those headers alone cost,
+# reported apart, never the verdict's baseline).
 # Target (issue 6): outpost >= 0.8x baseline req/s, p99 <= 1.5x.
 set -euo pipefail
 
@@ -24,9 +27,13 @@ source bench/httpbench/lib.sh
 go build -o "$work/akoutpost" ./cmd/akoutpost
 go build -o "$work/httpbench" ./bench/httpbench
 
-read -r p_up p_base p_core p_http p_https p_metrics < <("$work/httpbench" ports 6)
+read -r p_up p_base p_core p_http p_https p_metrics p_floor < <("$work/httpbench" ports 7)
 start upstream "$work/httpbench" upstream -listen "127.0.0.1:$p_up"
 start baseline "$work/httpbench" revproxy -listen "127.0.0.1:$p_base" -upstream "http://127.0.0.1:$p_up"
+if [ -n "${FLOOR:-}" ]; then
+	start floor "$work/httpbench" revproxy -listen "127.0.0.1:$p_floor" -upstream "http://127.0.0.1:$p_up" -identity-headers
+	wait_port "$p_floor"
+fi
 start_core "127.0.0.1:$p_core" "http://127.0.0.1:$p_up"
 start outpost env AUTHENTIK_HOST="$core_url" AUTHENTIK_TOKEN="$core_token" \
 	AUTHENTIK_LISTEN__HTTP="127.0.0.1:$p_http" AUTHENTIK_LISTEN__HTTPS="127.0.0.1:$p_https" \
@@ -40,8 +47,18 @@ cookie=$("$work/httpbench" login -connect "127.0.0.1:$p_http" -url http://app.be
 
 for round in $(seq "$ROUNDS"); do
 	measure baseline "$round" "127.0.0.1:$p_base" -H "Host: app.bench"
+	if [ -n "${FLOOR:-}" ]; then
+		results_file=$work/floor measure headers "$round" "127.0.0.1:$p_floor" -H "Host: app.bench"
+	fi
 	perf_round "$round"
 	measure outpost "$round" "127.0.0.1:$p_http" -H "Host: app.bench" -H "Cookie: $cookie"
 done
 perf_wait
 summary "proxy mode vs httputil.ReverseProxy" 0.8 1.5
+if [ -n "${FLOOR:-}" ]; then
+	# Per round: the baseline with identity headers vs the baseline, and the
+	# outpost vs the baseline with identity headers.
+	paste -d' ' <(grep '^baseline ' "$work/results") "$work/floor" <(grep '^outpost ' "$work/results") | awk '
+		{ h = h sprintf(" %.2f", $5 / $2); o = o sprintf(" %.2f", $8 / $5) }
+		END { print "baseline + identity headers vs baseline, per round:" h; print "outpost vs baseline + identity headers, per round:  " o }'
+fi

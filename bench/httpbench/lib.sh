@@ -53,7 +53,8 @@ start_core() {
 }
 
 # measure SIDE ROUND ADDR WRK-ARGS...: one wrk run against http://ADDR/,
-# appending "SIDE req/s p99-ms" to $work/results.
+# appending "SIDE req/s p99-ms" to $results_file (default $work/results,
+# which summary reads).
 measure() {
 	local side=$1 round=$2 addr=$3
 	shift 3
@@ -71,7 +72,7 @@ measure() {
 		if (v ~ /us$/) f = 0.001; else if (v ~ /ms$/) f = 1; else if (v ~ /s$/) f = 1000
 		sub(/[a-z]+$/, "", v); printf "%.3f", v * f}' <<<"$out")
 	printf '%-9s round %s: %10.0f req/s  p99 %8.3f ms\n' "$side" "$round" "$rps" "$p99"
-	echo "$side $rps $p99" >>"$work/results"
+	echo "$side $rps $p99" >>"${results_file:-$work/results}"
 }
 
 # summary TITLE MIN-RPS-RATIO [MAX-P99-RATIO]: means over the rounds, and

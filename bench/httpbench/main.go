@@ -3,7 +3,7 @@
 //
 //	httpbench ports N                          print N free loopback ports
 //	httpbench upstream -listen ADDR            the small upstream both sides proxy to
-//	httpbench revproxy -listen ADDR -upstream URL
+//	httpbench revproxy -listen ADDR -upstream URL [-identity-headers]
 //	                                           the baseline: httputil.ReverseProxy, tuned pool, no auth
 //	httpbench ok -listen ADDR                  answers 200 at once (nginx auth_request baseline)
 //	httpbench login -connect ADDR -url URL -user U -password P
@@ -120,6 +120,9 @@ func revproxy(args []string) error {
 	fs := flag.NewFlagSet("revproxy", flag.ContinueOnError)
 	addr := fs.String("listen", "127.0.0.1:0", "address to serve on")
 	upstream := fs.String("upstream", "", "upstream URL")
+	identity := fs.Bool("identity-headers", false,
+		"also send authentik's identity headers (fixed values the size of the bench user's) and X-Forwarded-*: "+
+			"what an authenticated request costs the upstream, with no authentication (a reference, not the baseline)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -132,6 +135,12 @@ func revproxy(args []string) error {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
+			if *identity {
+				for k, v := range identityHeaders {
+					pr.Out.Header[k] = v
+				}
+				pr.SetXForwarded()
+			}
 		},
 		Transport: &http.Transport{
 			DialContext:         d.DialContext,
@@ -142,6 +151,24 @@ func revproxy(args []string) error {
 		BufferPool: newBufferPool(),
 	}
 	return listenAndServe(*addr, rp)
+}
+
+// identityHeaders are the headers the outpost sends for bench/proxy.sh's
+// user, with values of the same lengths (the token is 1,051 bytes), shared
+// by all requests as the outpost shares a session's.
+var identityHeaders = http.Header{
+	"X-Authentik-Username":      {"bench"},
+	"X-Authentik-Groups":        {""},
+	"X-Authentik-Entitlements":  {""},
+	"X-Authentik-Email":         {"bench@example.com"},
+	"X-Authentik-Name":          {"Bench User"},
+	"X-Authentik-Uid":           {strings.Repeat("0123456789abcdef", 4)},
+	"X-Authentik-Jwt":           {strings.Repeat("x", 1051)},
+	"X-Authentik-Meta-Jwks":     {"http://127.0.0.1:40000/application/o/app/jwks/"},
+	"X-Authentik-Meta-Outpost":  {"bench-proxy"},
+	"X-Authentik-Meta-Provider": {"app"},
+	"X-Authentik-Meta-App":      {"app"},
+	"X-Authentik-Meta-Version":  {"goauthentik.io/outpost/2026.2.3"},
 }
 
 // bufferPool recycles the 32 KiB copy buffers ReverseProxy otherwise
