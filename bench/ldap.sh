@@ -110,7 +110,7 @@ EOF
 	"$SLAPD" -f "$dir/slapd.conf" -h "ldap://127.0.0.1:$port/" -d 0 >"$dir/slapd.log" 2>&1 &
 	pids+=($!)
 	SLAPD_ADDR=127.0.0.1:$port
-	wait_ldap "$SLAPD_ADDR" "ou=users,$SLAPBASE" "$ROOTDN" "$ROOTPW" uid "$dir/slapd.log"
+	wait_ldap "$SLAPD_ADDR" "ou=users,$SLAPBASE" "$ROOTDN" "$ROOTPW" uid "$dir/slapd.log" "${pids[-1]}"
 }
 
 # start_outpost DIR BLUEPRINT: a test core serving the blueprint and an
@@ -140,20 +140,29 @@ start_outpost() {
 		"$work/akoutpost" run >"$dir/outpost.out" 2>"$dir/outpost.log" &
 	pids+=($!)
 	OUR_ADDR=127.0.0.1:$ldap
-	wait_ldap "$OUR_ADDR" "ou=users,$OURBASE" "$SVCDN" "$SVCPW" cn "$dir/outpost.log"
+	wait_ldap "$OUR_ADDR" "ou=users,$OURBASE" "$SVCDN" "$SVCPW" cn "$dir/outpost.log" "${pids[-1]}"
 }
 
-# wait_ldap ADDR BASE DN PW ATTR LOG: until the last user is searchable.
+# wait_ldap ADDR BASE DN PW ATTR LOG PID: until the first user is
+# searchable; fails at once if the server (PID) exited, with its log and
+# the last client error.
 wait_ldap() {
-	local addr=$1 base=$2 dn=$3 pw=$4 attr=$5 logf=$6
+	local addr=$1 base=$2 dn=$3 pw=$4 attr=$5 logf=$6 pid=$7 err=""
 	for _ in $(seq 1 1200); do
-		if "$work/ldapload" -addr "$addr" -base "$base" -binddn "$dn" -bindpw "$pw" -filterattr "$attr" \
-			-users 1 -c 1 -d 10ms >/dev/null 2>&1; then
+		if err=$("$work/ldapload" -addr "$addr" -base "$base" -binddn "$dn" -bindpw "$pw" -filterattr "$attr" \
+			-users 1 -c 1 -d 10ms 2>&1 >/dev/null); then
 			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			local status=0
+			wait "$pid" 2>/dev/null || status=$?
+			echo "bench/ldap.sh: the LDAP server for $addr exited (status $status):" >&2
+			tail -20 "$logf" >&2
+			exit 1
 		fi
 		sleep 0.1
 	done
-	echo "bench/ldap.sh: LDAP server on $addr did not become ready:" >&2
+	echo "bench/ldap.sh: LDAP server on $addr did not become ready; last client error: $err" >&2
 	tail -20 "$logf" >&2
 	exit 1
 }
