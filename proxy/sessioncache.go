@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"sync"
@@ -68,7 +69,7 @@ func (a *application) session(r *http.Request) (id *identity, stale, storeDown b
 		return nil, false, false
 	}
 	if e, ok := a.sessions.get(value); ok {
-		s, err := a.p.store.Load(r.Context(), e.id)
+		s, err := checkSession(r.Context(), a.p.store, e.id)
 		switch {
 		case err == nil && s.Provider == a.clientID && a.p.now().Before(s.Expires):
 			return e.ident, false, false
@@ -85,4 +86,13 @@ func (a *application) session(r *http.Request) (id *identity, stale, storeDown b
 	e := cachedSession{id: sid, ident: a.newIdentity(c)}
 	a.sessions.put(value, e)
 	return e.ident, false, false
+}
+
+// checkSession reads a session to check it, without its payload when the
+// store can leave it out.
+func checkSession(ctx context.Context, st session.Store, id string) (session.Session, error) {
+	if c, ok := st.(session.Checker); ok {
+		return c.Check(ctx, id)
+	}
+	return st.Load(ctx, id)
 }

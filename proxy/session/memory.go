@@ -37,7 +37,10 @@ func (e *memEntry) session(id string) Session {
 		Expires: time.Unix(0, e.expires), Data: e.data}
 }
 
-var _ Store = (*Memory)(nil)
+var (
+	_ Store   = (*Memory)(nil)
+	_ Checker = (*Memory)(nil)
+)
 
 func (m *Memory) now() time.Time {
 	if m.Now != nil {
@@ -56,6 +59,15 @@ func (m *Memory) init() {
 
 // Load implements [Store].
 func (m *Memory) Load(_ context.Context, id string) (Session, error) {
+	return m.get(id, true)
+}
+
+// Check implements [Checker].
+func (m *Memory) Check(_ context.Context, id string) (Session, error) {
+	return m.get(id, false)
+}
+
+func (m *Memory) get(id string, withData bool) (Session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.init()
@@ -68,7 +80,10 @@ func (m *Memory) Load(_ context.Context, id string) (Session, error) {
 		return Session{}, ErrNotFound
 	}
 	s := e.session(id)
-	s.Data = append([]byte(nil), e.data...)
+	s.Data = nil
+	if withData {
+		s.Data = append([]byte(nil), e.data...)
+	}
 	return s, nil
 }
 

@@ -54,6 +54,15 @@ type Store interface {
 	Delete(ctx context.Context, f Filter) (int, error)
 }
 
+// A Checker is a Store that can report a session without copying its
+// payload. The proxy asks the store on every request of a session it has
+// already decoded, so that a sign-out takes effect at once, and needs only
+// the session's provider and expiry for that.
+type Checker interface {
+	// Check is Load with Data left nil.
+	Check(ctx context.Context, id string) (Session, error)
+}
+
 // ValidID reports whether id can name a session: 1 to 128 characters of
 // [A-Za-z0-9_-]. Stores use it to refuse IDs that could escape a key space
 // or a directory. A loop rather than a regexp: it runs on every request, and

@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"BadFilter", testBadFilter},
 		{"BadID", testBadID},
 		{"Concurrent", testConcurrent},
+		{"Check", testCheck},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,6 +103,33 @@ func testSaveLoad(t *testing.T, s session.Store, c *Clock) {
 	if got.ID != want.ID || got.Provider != want.Provider || got.Subject != want.Subject ||
 		got.SID != want.SID || string(got.Data) != string(want.Data) || !got.Expires.Equal(want.Expires) {
 		t.Fatalf("Load = %+v, want %+v", got, want)
+	}
+}
+
+// testCheck: a store that is also a session.Checker answers Check as it
+// answers Load, without the payload.
+func testCheck(t *testing.T, s session.Store, c *Clock) {
+	ch, ok := s.(session.Checker)
+	if !ok {
+		t.Skip("the store is not a session.Checker")
+	}
+	ctx := context.Background()
+	want := sess(c, "c1", "p1", "user", "sid1")
+	mustSave(t, s, want)
+	got, err := ch.Check(ctx, "c1")
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if got.ID != want.ID || got.Provider != want.Provider || got.Subject != want.Subject ||
+		got.SID != want.SID || got.Data != nil || !got.Expires.Equal(want.Expires) {
+		t.Fatalf("Check = %+v, want %+v without Data", got, want)
+	}
+	if _, err := ch.Check(ctx, "missing"); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("Check(missing) error = %v, want ErrNotFound", err)
+	}
+	c.Advance(2 * time.Hour)
+	if _, err := ch.Check(ctx, "c1"); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("Check of an expired session: error = %v, want ErrNotFound", err)
 	}
 }
 
