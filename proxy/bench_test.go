@@ -105,11 +105,7 @@ func BenchmarkProxyRequest(b *testing.B) {
 	target, _ := url.Parse(e.upstream.URL)
 	tr := &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096}
 	b.Cleanup(tr.CloseIdleConnections)
-	baseline := &httputil.ReverseProxy{
-		Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.Out.Host = pr.In.Host },
-		Transport:  tr,
-		BufferPool: &bufferPool{},
-	}
+	baseline := plainProxy(target, tr)
 	for _, bc := range []struct {
 		name   string
 		h      http.Handler
@@ -147,4 +143,14 @@ func processCPU(tb testing.TB) time.Duration {
 		tb.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// plainProxy is the baseline of the proxy benchmarks: ReverseProxy to
+// target with pooled buffers and no authentication.
+func plainProxy(target *url.URL, rt http.RoundTripper) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.Out.Host = pr.In.Host },
+		Transport:  rt,
+		BufferPool: &bufferPool{},
+	}
 }

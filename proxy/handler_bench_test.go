@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"strings"
 	"testing"
@@ -55,11 +54,7 @@ func BenchmarkProxyHandler(b *testing.B) {
 	c.RawToken = strings.Repeat("x", 1000)
 	ck := sessionCookie(b, a, c)
 	target, _ := url.Parse("http://127.0.0.1:1")
-	baseline := &httputil.ReverseProxy{
-		Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.Out.Host = pr.In.Host },
-		Transport:  cannedTransport{},
-		BufferPool: &bufferPool{},
-	}
+	baseline := plainProxy(target, cannedTransport{})
 	for _, bc := range []struct {
 		name   string
 		h      http.Handler

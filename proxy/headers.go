@@ -181,29 +181,45 @@ func cookieValue(r *http.Request, name string) (string, bool) {
 		}
 		return ck.Value, true
 	}
+	var value string
+	found := false
 	for _, line := range lines {
-		line = textproto.TrimString(line)
-		for line != "" {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			part = textproto.TrimString(part)
-			if part == "" {
-				continue
-			}
-			k, v, _ := strings.Cut(part, "=")
-			if textproto.TrimString(k) != name {
-				continue
+		cookieParts(line, func(_, k, v string) bool {
+			if k != name {
+				return true
 			}
 			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1]
 			}
 			if !validCookieValue(v) {
-				continue
+				return true
 			}
-			return v, true
+			value, found = v, true
+			return false
+		})
+		if found {
+			return value, true
 		}
 	}
 	return "", false
+}
+
+// cookieParts calls f with each non-empty part of a Cookie header line,
+// trimmed, with its trimmed name and its value as sent, until f returns
+// false.
+func cookieParts(line string, f func(part, name, value string) bool) {
+	for line != "" {
+		var part string
+		part, line, _ = strings.Cut(line, ";")
+		part = textproto.TrimString(part)
+		if part == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(part, "=")
+		if !f(part, textproto.TrimString(name), value) {
+			return
+		}
+	}
 }
 
 // validCookieValue is net/http's check of a (quote-stripped) cookie value.
@@ -225,15 +241,18 @@ func (a *application) stripOwnCookies(r *http.Request) {
 	lines := r.Header["Cookie"]
 	own := false
 	for _, line := range lines {
-		a.eachCookie(line, func(_ string, mine bool) bool { own = own || mine; return !own })
+		cookieParts(line, func(_, name, _ string) bool { own = a.ownCookie(name); return !own })
+		if own {
+			break
+		}
 	}
 	if !own {
 		return
 	}
 	var kept strings.Builder
 	for _, line := range lines {
-		a.eachCookie(line, func(part string, mine bool) bool {
-			if !mine {
+		cookieParts(line, func(part, name, _ string) bool {
+			if !a.ownCookie(name) {
 				if kept.Len() > 0 {
 					kept.WriteString("; ")
 				}
@@ -249,22 +268,9 @@ func (a *application) stripOwnCookies(r *http.Request) {
 	r.Header.Set("Cookie", kept.String())
 }
 
-// eachCookie calls f with each non-empty name=value part of a Cookie
-// header line, trimmed, and whether its name is one of the outpost's own
-// cookies, until f returns false.
-func (a *application) eachCookie(line string, f func(part string, mine bool) bool) {
-	for line != "" {
-		var part string
-		part, line, _ = strings.Cut(line, ";")
-		part = textproto.TrimString(part)
-		if part == "" {
-			continue
-		}
-		name, _, _ := strings.Cut(part, "=")
-		name = textproto.TrimString(name)
-		mine := name == a.cookieName || strings.HasPrefix(name, a.cookieName) && strings.HasPrefix(name[len(a.cookieName):], "_login_")
-		if !f(part, mine) {
-			return
-		}
-	}
+// ownCookie reports whether a cookie name is the session cookie or one of
+// the login state cookies (name_login_...).
+func (a *application) ownCookie(name string) bool {
+	return name == a.cookieName ||
+		strings.HasPrefix(name, a.cookieName) && strings.HasPrefix(name[len(a.cookieName):], "_login_")
 }
