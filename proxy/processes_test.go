@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/akoutpost/akoutpost/internal/syncbuf"
 	"github.com/akoutpost/akoutpost/outpost/outposttest"
 	"github.com/akoutpost/akoutpost/proxy/session/sessiontest"
 )
@@ -171,7 +172,7 @@ func startReplica(t *testing.T, bin string, core *outposttest.Server, store stri
 		"AUTHENTIK_LISTEN__METRICS=127.0.0.1:"+itoa(freePort(t)),
 		"AKOUTPOST_SESSION_STORE="+store,
 	)
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -226,23 +227,4 @@ func (p *pinned) CloseIdleConnections() {
 	if p.tr != nil {
 		p.tr.CloseIdleConnections()
 	}
-}
-
-// lockedBuffer collects a process's output, written by exec's copying
-// goroutine and read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -17,11 +17,12 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/akoutpost/akoutpost/internal/syncbuf"
 )
 
 // frame encodes one websocket frame with a payload of n bytes (only the
@@ -136,24 +137,6 @@ func FuzzWSFrameParser(f *testing.F) {
 	})
 }
 
-// syncBuffer collects log output from the proxy's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // wsEcho is a websocket upstream sending every message back. It accepts
 // messages far over the proxy's limit, so only the proxy can refuse one,
 // and reports the size of each message it read on got, when not nil.
@@ -187,9 +170,9 @@ func wsEcho(got chan<- int) http.Handler {
 // upstream that itself accepts messages far over the proxy's limit, so
 // only the proxy can refuse one. got receives the size of every message
 // the upstream read.
-func wsLimitEnv(t *testing.T) (*testEnv, *http.Client, *syncBuffer, chan int) {
+func wsLimitEnv(t *testing.T) (*testEnv, *http.Client, *syncbuf.Buffer, chan int) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	e := newTestEnv(t, Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	got := make(chan int, 100)
 	e.upstream = httptest.NewServer(wsEcho(got))

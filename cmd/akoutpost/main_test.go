@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/akoutpost/akoutpost/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -127,8 +129,8 @@ func startCommand(t *testing.T, vars map[string]string, args ...string) (*bufio.
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
-	logs := &strings.Builder{}
-	c := command{stdout: pw, stderr: &lockedWriter{w: logs}, getenv: envOf(vars)}
+	logs := &syncbuf.Buffer{}
+	c := command{stdout: pw, stderr: logs, getenv: envOf(vars)}
 	go func() {
 		done <- c.main(ctx, args)
 		pw.Close()

@@ -1,45 +1,26 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/akoutpost/akoutpost/internal/syncbuf"
 	"github.com/akoutpost/akoutpost/outpost/outposttest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer collects logs written by the gateway's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startGateway runs the gateway against the demo core, with the demo's
 // whoami application pointing at the gateway's own upstream.
-func startGateway(t *testing.T, rate float64, burst int) (get func(path string) (*http.Response, string), logs *syncBuffer) {
+func startGateway(t *testing.T, rate float64, burst int) (get func(path string) (*http.Response, string), logs *syncbuf.Buffer) {
 	t.Helper()
 	gwLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -64,7 +45,7 @@ func startGateway(t *testing.T, rate float64, burst int) (get func(path string) 
 	if err := core.Start(); err != nil {
 		t.Fatal(err)
 	}
-	logs = &syncBuffer{}
+	logs = &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -1,20 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"log/slog"
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 	"go.uber.org/goleak"
 
+	"github.com/akoutpost/akoutpost/internal/syncbuf"
 	"github.com/akoutpost/akoutpost/outpost/outposttest"
 )
 
@@ -25,23 +24,6 @@ const (
 	bindDN   = "cn=ldap-bind,ou=users," + baseDN
 	bindPass = "ldap-bind-password"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestLDAP(t *testing.T) {
 	core, err := outposttest.NewServer(outposttest.DemoBlueprint)
@@ -57,7 +39,7 @@ func TestLDAP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

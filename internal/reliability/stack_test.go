@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
+	"github.com/akoutpost/akoutpost/internal/syncbuf"
 	"github.com/akoutpost/akoutpost/ldap"
 	"github.com/akoutpost/akoutpost/outpost"
 	"github.com/akoutpost/akoutpost/outpost/outposttest"
@@ -42,8 +41,7 @@ const (
 
 // logBuffer collects JSON log lines from several goroutines.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	syncbuf.Buffer
 	// keep, when set, selects the lines kept (the JSON handler writes one
 	// record per Write); the soak keeps only warnings and errors so the
 	// buffer does not count as heap growth.
@@ -54,15 +52,7 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 	if b.keep != nil && !b.keep(p) {
 		return len(p), nil
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return b.Buffer.Write(p)
 }
 
 // stack is a test core, an upstream, a proxy outpost and an LDAP outpost,

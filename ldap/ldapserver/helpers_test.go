@@ -14,7 +14,6 @@ import (
 	"math/big"
 	"net"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	ldap "github.com/go-ldap/ldap/v3"
 	"go.uber.org/goleak"
 
+	"github.com/akoutpost/akoutpost/internal/syncbuf"
 	"github.com/akoutpost/akoutpost/ldap/ldapserver"
 )
 
@@ -118,7 +118,7 @@ type server struct {
 	addr   string
 	cancel context.CancelFunc
 	done   chan error
-	logs   *logBuffer
+	logs   *syncbuf.Buffer
 }
 
 // startServer serves s on 127.0.0.1:0 until the test ends (or stop).
@@ -128,7 +128,7 @@ func startServer(t *testing.T, s *ldapserver.Server) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -173,25 +173,6 @@ func (s *server) raw(t *testing.T) net.Conn {
 	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
 	t.Cleanup(func() { nc.Close() })
 	return nc
-}
-
-// logBuffer collects log output safely across goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	return len(p), nil
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
 }
 
 // envelope wraps a protocolOp into an LDAPMessage.
