@@ -101,15 +101,6 @@ func (e *entry) has(name string) bool {
 	return false
 }
 
-// attributes returns every attribute of e, in order.
-func (e *entry) attributes() []attribute {
-	out := make([]attribute, len(e.attrs))
-	for i := range e.attrs {
-		out[i] = e.attr(i)
-	}
-	return out
-}
-
 // newEntry makes a stand-alone entry with a table of its own, for the few
 // entries built outside a snapshot's builder (root DSE, subschema).
 func newEntry(dn, key string, meta bool, attrs []attribute) *entry {
@@ -337,10 +328,6 @@ func (p *providerConfig) userNumbers(u *user) (uid, gid string) {
 }
 
 // userEntry builds a user's entry as authentik's outpost does.
-func (p *providerConfig) userEntry(u *user) *entry {
-	return newBuilder(p, 1).userEntry(u)
-}
-
 func (b *builder) userEntry(u *user) *entry {
 	p := b.p
 	dn := p.userDN(u.Username)
@@ -406,13 +393,9 @@ func (p *providerConfig) groupGID(g *group) string {
 	return strconv.Itoa(p.GIDStart + g.NumPK)
 }
 
-// groupEntry builds a group's entry. members are the users to list; the
-// caller passes a reduced list for searchers without full access.
-func (p *providerConfig) groupEntry(g *group, members []memberRef, parents, children []string) *entry {
-	return newBuilder(p, 1).groupEntry(g, members, parents, children)
-}
-
-func (b *builder) groupEntry(g *group, members []memberRef, parents, children []string) *entry {
+// groupEntry builds a group's entry. A restricted view passes groups
+// whose members, parents and children it has already reduced.
+func (b *builder) groupEntry(g *group) *entry {
 	p := b.p
 	dn := b.groupDN(g.Name)
 	e := b.entry()
@@ -422,9 +405,9 @@ func (b *builder) groupEntry(g *group, members []memberRef, parents, children []
 	for _, a := range custom {
 		b.put(e, a.Name, false, b.list(a.Values))
 	}
-	member := make([]string, 0, len(members)+len(children))
-	memberUID := make([]string, 0, len(members))
-	for _, m := range members {
+	member := make([]string, 0, len(g.Members)+len(g.Children))
+	memberUID := make([]string, 0, len(g.Members))
+	for _, m := range g.Members {
 		// Members share the strings of their user entries when the
 		// snapshot has them.
 		if i, ok := b.users[m.Username]; ok {
@@ -436,11 +419,11 @@ func (b *builder) groupEntry(g *group, members []memberRef, parents, children []
 		member = append(member, p.userDN(m.Username))
 		memberUID = append(memberUID, m.Username)
 	}
-	for _, c := range children {
+	for _, c := range g.Children {
 		member = append(member, b.groupDN(c))
 	}
-	memberOf := make([]string, 0, len(parents))
-	for _, par := range parents {
+	memberOf := make([]string, 0, len(g.Parents))
+	for _, par := range g.Parents {
 		memberOf = append(memberOf, b.groupDN(par))
 	}
 	name := b.one(g.Name)
@@ -456,13 +439,6 @@ func (b *builder) groupEntry(g *group, members []memberRef, parents, children []
 	b.add(e, "objectClass", false, b.sharedList(groupClasses))
 	b.add(e, "ak-superuser", false, b.sharedList(boolValue(g.Superuser)))
 	return e
-}
-
-// virtualGroupEntry is the per-user group carrying the user's gidNumber.
-func (p *providerConfig) virtualGroupEntry(u *user) *entry {
-	b := newBuilder(p, 1)
-	b.userEntry(u)
-	return b.virtualGroupEntry(0)
 }
 
 // virtualGroupEntry makes the virtual group of the i-th user entry

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/akoutpost/akoutpost/ldap/ldapserver"
 )
 
 const b = "dc=ldap,dc=goauthentik,dc=io"
@@ -156,10 +158,10 @@ func TestSelector(t *testing.T) {
 	s := e2eSnapshot(t)
 	users, _ := e2eDirectory()
 	admin := s.prov.userEntry(&users[1])
-	names := func(attrs []attribute) []string {
+	names := func(attrs []ldapserver.Attribute) []string {
 		var out []string
 		for _, a := range attrs {
-			out = append(out, a.Name)
+			out = append(out, a.Type)
 		}
 		return out
 	}

@@ -108,3 +108,24 @@ func golden(t *testing.T, name, got string) {
 		t.Errorf("%s differs from the golden file; got:\n%s", name, got)
 	}
 }
+
+// userEntry builds one user's entry on its own.
+func (p *providerConfig) userEntry(u *user) *entry {
+	return newBuilder(p, 1).userEntry(u)
+}
+
+// virtualGroupEntry builds the virtual group of one user on its own.
+func (p *providerConfig) virtualGroupEntry(u *user) *entry {
+	b := newBuilder(p, 1)
+	b.userEntry(u)
+	return b.virtualGroupEntry(0)
+}
+
+// attributes returns every attribute of e, in order.
+func (e *entry) attributes() []attribute {
+	out := make([]attribute, e.len())
+	for i := range out {
+		out[i] = e.attr(i)
+	}
+	return out
+}

@@ -2,6 +2,8 @@ package ldap
 
 import (
 	"strings"
+
+	"github.com/akoutpost/akoutpost/ldap/ldapserver"
 )
 
 // Search scopes, as RFC 4511 numbers them.
@@ -100,10 +102,18 @@ func newSelector(attrs []string, typesOnly bool) *selector {
 	return s
 }
 
-// apply returns e's selected attributes. The result shares value slices
-// with e: callers must not modify them.
-func (s *selector) apply(e *entry) []attribute {
-	out := make([]attribute, 0, e.len())
+// apply returns e's selected attributes as a search sends them. The
+// values are shared with e: callers must not modify them. Counting first
+// makes the list the one allocation: this runs for every entry of every
+// search.
+func (s *selector) apply(e *entry) []ldapserver.Attribute {
+	n := 0
+	for i := range e.len() {
+		if s.selects(e, i) {
+			n++
+		}
+	}
+	out := make([]ldapserver.Attribute, 0, n)
 	for i := range e.len() {
 		if !s.selects(e, i) {
 			continue
@@ -112,7 +122,7 @@ func (s *selector) apply(e *entry) []attribute {
 		if s.typesOnly {
 			a.Values = nil
 		}
-		out = append(out, a)
+		out = append(out, ldapserver.Attribute{Type: a.Name, Values: a.Values})
 	}
 	return out
 }

@@ -96,26 +96,7 @@ func (p *Provider) search(ctx context.Context, cs *connState, req *ldapserver.Se
 
 // writeEntry sends e with the selected attributes.
 func writeEntry(w ldapserver.SearchWriter, e *entry, sel *selector) error {
-	// One allocation for the attribute list, none for the selection: this
-	// runs for every entry of every search.
-	n := 0
-	for i := range e.len() {
-		if sel.selects(e, i) {
-			n++
-		}
-	}
-	out := ldapserver.Entry{DN: e.DN, Attributes: make([]ldapserver.Attribute, 0, n)}
-	for i := range e.len() {
-		if !sel.selects(e, i) {
-			continue
-		}
-		a := e.attr(i)
-		if sel.typesOnly {
-			a.Values = nil
-		}
-		out.Attributes = append(out.Attributes, ldapserver.Attribute{Type: a.Name, Values: a.Values})
-	}
-	return w.WriteEntry(&out)
+	return w.WriteEntry(&ldapserver.Entry{DN: e.DN, Attributes: sel.apply(e)})
 }
 
 // matched returns the DN of the nearest existing ancestor of key.

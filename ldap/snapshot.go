@@ -59,7 +59,7 @@ func buildSnapshot(p *providerConfig, users []user, groups []group, version stri
 	}
 	for i := range groups {
 		g := &groups[i]
-		s.entries = append(s.entries, b.groupEntry(g, g.Members, g.Parents, g.Children))
+		s.entries = append(s.entries, b.groupEntry(g))
 	}
 	for i := range users {
 		s.entries = append(s.entries, b.virtualGroupEntry(i))

@@ -65,27 +65,23 @@ func (d apiDirectory) listGroups(ctx context.Context, q url.Values) ([]group, er
 }
 
 func (d apiDirectory) listAll(ctx context.Context, known *knownUsers) (listing, error) {
-	var (
-		l      listing
-		groups maphash.Hash
-	)
-	groups.SetSeed(known.seed)
-	var err error
-	l.users, l.groups, err = both(
+	// The digest covers the groups' JSON, then each user's hash in order.
+	var digest maphash.Hash
+	digest.SetSeed(known.seed)
+	users, groups, err := both(
 		func() ([]user, error) {
 			return d.users(ctx, url.Values{"page_size": {refreshUserPageSize}}, known)
 		},
-		func() ([]group, error) { return d.groups(ctx, url.Values{}, &groups) })
+		func() ([]group, error) { return d.groups(ctx, url.Values{}, &digest) })
 	if err != nil {
 		return listing{}, err
 	}
 	var b [8]byte
-	for _, u := range l.users {
+	for _, u := range users {
 		binary.LittleEndian.PutUint64(b[:], u.raw)
-		groups.Write(b[:])
+		digest.Write(b[:])
 	}
-	l.digest = groups.Sum64()
-	return l, nil
+	return listing{users: users, groups: groups, digest: digest.Sum64()}, nil
 }
 
 // users lists users. With known, each user's JSON is hashed into
