@@ -8,15 +8,30 @@ import (
 
 // allowlisted reports whether u may be served without login, by
 // skip_path_regex: the path in proxy and forward_single modes, the whole
-// URL in forward_domain mode (as authentik matches them).
+// URL in forward_domain mode (as authentik matches them). A path that is
+// not canonical (see pathForms) is never allowlisted: it needs a session,
+// and is then passed on as sent.
 func (a *application) allowlisted(u *url.URL) bool {
 	if len(a.skip) == 0 {
 		return false
 	}
-	subject := u.Path
-	if a.mode == ModeForwardDomain {
-		subject = u.String()
+	forms, ok := pathForms(u.EscapedPath())
+	if !ok {
+		return false
 	}
+	for _, form := range forms {
+		subject := form
+		if a.mode == ModeForwardDomain {
+			subject = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: form, RawQuery: u.RawQuery}).String()
+		}
+		if !a.skipMatches(subject) {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *application) skipMatches(subject string) bool {
 	for _, re := range a.skip {
 		if re.MatchString(subject) {
 			return true
@@ -135,8 +150,9 @@ func (a *application) forwardDecision(w http.ResponseWriter, r *http.Request, u 
 		return
 	}
 	if nginx {
-		if strings.HasPrefix(u.Path, pathPrefix+"/") && u.Path != pathNginx {
-			// The outpost's own endpoints, when nginx protects them too.
+		if strings.HasPrefix(u.Path, pathPrefix+"/") && u.Path != pathNginx && canonicalPath(u.EscapedPath()) {
+			// The outpost's own endpoints, when nginx protects them too;
+			// "/outpost.goauthentik.io/../x" is x to nginx's upstream.
 			w.WriteHeader(http.StatusOK)
 			return
 		}

@@ -42,8 +42,14 @@ type app struct {
 
 func newTestEnv(t testing.TB, cfg Config, apps ...app) *testEnv {
 	t.Helper()
+	return newTestEnvUpstream(t, cfg, http.HandlerFunc(echo), apps...)
+}
+
+// newTestEnvUpstream is newTestEnv with another upstream than echo.
+func newTestEnvUpstream(t testing.TB, cfg Config, upstream http.Handler, apps ...app) *testEnv {
+	t.Helper()
 	e := &testEnv{t: t, idp: newFakeIDP(t)}
-	e.upstream = httptest.NewServer(http.HandlerFunc(echo))
+	e.upstream = httptest.NewServer(upstream)
 	t.Cleanup(e.upstream.Close)
 	p, err := New(cfg)
 	if err != nil {

@@ -18,26 +18,8 @@ import (
 // (testdata/nginx.conf.tmpl: auth_request against auth/nginx), then checks that the upstream sees the
 // identity headers and not the client's forged ones.
 func TestNginxAuthRequest(t *testing.T) {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		sessiontest.Unavailable(t, "nginx not installed (apt-get install nginx)")
-	}
 	e := newTestEnv(t, Config{}, app{name: "app", mode: "forward_single", external: "http://app.test"})
-	dir := t.TempDir()
-	port := loopbackPort(t)
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root root;"
-	}
-	conf := strings.NewReplacer("{{DIR}}", dir, "{{PORT}}", strconv.Itoa(port), "{{USER}}", user,
-		"{{UPSTREAM}}", e.upstream.Listener.Addr().String(), "{{OUTPOST}}", e.srv.Listener.Addr().String(),
-	).Replace(readTemplate(t, "nginx.conf.tmpl"))
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", confPath, "-p", dir, "-e", filepath.Join(dir, "error.log"))
-	addr, _ := startPeer(t, "nginx", cmd, port, filepath.Join(dir, "error.log"))
+	addr, dir := startNginx(t, e)
 
 	jar, _ := cookiejar.New(nil)
 	tr := &http.Transport{DialContext: redirectDial(addr)}
@@ -65,6 +47,58 @@ func TestNginxAuthRequest(t *testing.T) {
 	if resp.StatusCode != 302 || !strings.Contains(resp.Header.Get("Location"), "/outpost.goauthentik.io/start?rd=") {
 		t.Fatalf("anonymous: status %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
+}
+
+// TestNginxSkipPathTraversal: behind the documented nginx configuration,
+// with a file-serving upstream and skip_path_regex ^/public/, the
+// traversal corpus must not read private files without a session. nginx
+// resolves the path for its own location matching but passes the raw URI
+// to the upstream and to the outpost's check.
+func TestNginxSkipPathTraversal(t *testing.T) {
+	e := newTestEnvUpstream(t, Config{}, http.FileServer(http.Dir(fileTree(t))),
+		app{name: "app", mode: "forward_single", external: "http://app.test", skip: "^/public/"})
+	addr, _ := startNginx(t, e)
+	get := func(p string) (int, string) {
+		return rawRequest{method: "GET", target: p, header: map[string]string{"Host": "app.test"}}.do(t, addr)
+	}
+	if status, body := get("/public/ok.txt"); status != 200 || body != "public" {
+		t.Fatalf("allowlisted file: status %d body %q", status, body)
+	}
+	if status, _ := get("/private/secret.txt"); status != 302 {
+		t.Fatalf("private file: status %d, want nginx's 302 to the login", status)
+	}
+	for _, p := range append(traversalCorpus, pathPrefix+"/../private/secret.txt", pathPrefix+"/%2e%2e/private/secret.txt") {
+		status, body := get(p)
+		if strings.Contains(body, "SECRET") || status == 200 {
+			t.Errorf("%s: status %d without a session: %.100s", p, status, body)
+		}
+	}
+}
+
+// startNginx runs nginx with testdata/nginx.conf.tmpl in front of e's
+// upstream and outpost, and returns its address and directory.
+func startNginx(t *testing.T, e *testEnv) (addr, dir string) {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		sessiontest.Unavailable(t, "nginx not installed (apt-get install nginx)")
+	}
+	dir = t.TempDir()
+	port := loopbackPort(t)
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root root;"
+	}
+	conf := strings.NewReplacer("{{DIR}}", dir, "{{PORT}}", strconv.Itoa(port), "{{USER}}", user,
+		"{{UPSTREAM}}", e.upstream.Listener.Addr().String(), "{{OUTPOST}}", e.srv.Listener.Addr().String(),
+	).Replace(readTemplate(t, "nginx.conf.tmpl"))
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", confPath, "-p", dir, "-e", filepath.Join(dir, "error.log"))
+	addr, _ = startPeer(t, "nginx", cmd, port, filepath.Join(dir, "error.log"))
+	return addr, dir
 }
 
 // readTemplate reads a reverse proxy configuration from testdata. The same
