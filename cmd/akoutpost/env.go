@@ -28,6 +28,9 @@ type environment struct {
 
 	// SessionStore is AKOUTPOST_SESSION_STORE: where proxy sessions live.
 	SessionStore string
+	// TempDir is TMPDIR, else the system's temporary directory: where the
+	// default session store lives.
+	TempDir string
 }
 
 // defaultTrustedCIDRs are authentik's defaults for
@@ -57,6 +60,7 @@ func readEnvironment(getenv func(string) string, requireCore bool) (environment,
 		ListenMetrics: get("AUTHENTIK_LISTEN__METRICS", "0.0.0.0:9300"),
 		TrustedCIDRs:  defaultTrustedCIDRs,
 		SessionStore:  get("AKOUTPOST_SESSION_STORE", ""),
+		TempDir:       get("TMPDIR", os.TempDir()),
 	}
 	token, err := resolveSecret(getenv("AUTHENTIK_TOKEN"), getenv)
 	if err != nil {

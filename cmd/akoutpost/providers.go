@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -25,17 +28,25 @@ import (
 // chosen: an LDAP outpost never binds :9000.
 func standaloneProviders(env environment, log *slog.Logger) []outpost.Provider {
 	return []outpost.Provider{
-		&lazyProvider{typ: "proxy", open: func(ctx context.Context) (outpost.Provider, func(), error) {
-			return openProxy(ctx, env, log)
+		&lazyProvider{typ: "proxy", open: func(ctx context.Context, o outpost.Info) (outpost.Provider, func(), error) {
+			return openProxy(ctx, env, o, log)
 		}},
-		&lazyProvider{typ: "ldap", open: func(ctx context.Context) (outpost.Provider, func(), error) {
+		&lazyProvider{typ: "ldap", open: func(context.Context, outpost.Info) (outpost.Provider, func(), error) {
 			return openLDAP(env, log)
 		}},
 	}
 }
 
-func openProxy(ctx context.Context, env environment, log *slog.Logger) (outpost.Provider, func(), error) {
-	store, closeStore, err := openSessionStore(ctx, env.SessionStore)
+func openProxy(ctx context.Context, env environment, o outpost.Info, log *slog.Logger) (outpost.Provider, func(), error) {
+	spec := env.SessionStore
+	if storeKind(spec) == "file" && strings.TrimPrefix(spec, "file://") == "" {
+		dir, err := defaultSessionDir(env.TempDir, env.Host, o.PK)
+		if err != nil {
+			return nil, nil, err
+		}
+		spec = "file://" + dir
+	}
+	store, closeStore, err := openSessionStore(ctx, spec)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -52,7 +63,12 @@ func openProxy(ctx context.Context, env environment, log *slog.Logger) (outpost.
 		closeStore()
 		return nil, nil, err
 	}
-	log.Info("serving proxy", "http", env.ListenHTTP, "https", env.ListenHTTPS, "sessions", storeKind(env.SessionStore))
+	attrs := []any{"http", env.ListenHTTP, "https", env.ListenHTTPS, "sessions", storeKind(spec)}
+	if storeKind(spec) == "file" {
+		// Only the directory: other store URLs can carry a password.
+		attrs = append(attrs, "session_dir", strings.TrimPrefix(spec, "file://"))
+	}
+	log.Info("serving proxy", attrs...)
 	return p, closeStore, nil
 }
 
@@ -91,10 +107,39 @@ func closeAll(lns []net.Listener) {
 	}
 }
 
+// defaultSessionDir is the file store used when AKOUTPOST_SESSION_STORE is
+// empty: a directory under tmp named from a hash of the core's URL and the
+// outpost's primary key, like authentik's standalone proxy keeping its
+// sessions in a temporary directory, so sessions survive a restart.
+//
+// It is one outpost's own: two outposts on one host, of one core or of two,
+// never share sessions (and so never a sign-out) unless the operator names
+// the same store for both. Replicas of one outpost on one host do share it,
+// as they share the core's session ends.
+//
+// The directory is created 0700. One that already exists must be a
+// directory, not a symbolic link, and closed to other users: the temporary
+// directory is shared, and whoever could write there could plant sessions.
+func defaultSessionDir(tmp, coreURL, outpostPK string) (string, error) {
+	h := sha256.Sum256([]byte(strings.TrimRight(coreURL, "/") + "\x00" + outpostPK))
+	dir := filepath.Join(tmp, "akoutpost-sessions-"+hex.EncodeToString(h[:8]))
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("session directory: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return "", fmt.Errorf("session directory: %w", err)
+	}
+	if !fi.IsDir() || fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("session directory %s is not a directory closed to other users (mode %s); "+
+			"remove it, or set AKOUTPOST_SESSION_STORE", dir, fi.Mode())
+	}
+	return dir, nil
+}
+
 // openSessionStore maps AKOUTPOST_SESSION_STORE to a store: "memory",
 // "file:///dir", "redis://..." (or rediss://) or "postgres://...". The
-// default is a file store under the temporary directory, like authentik's
-// standalone proxy, so sessions survive a restart of the process.
+// caller resolves the default (an empty spec) with defaultSessionDir.
 func openSessionStore(ctx context.Context, spec string) (session.Store, func(), error) {
 	switch kind := storeKind(spec); kind {
 	case "memory":
@@ -102,7 +147,7 @@ func openSessionStore(ctx context.Context, spec string) (session.Store, func(), 
 	case "file":
 		dir := strings.TrimPrefix(spec, "file://")
 		if dir == "" {
-			dir = filepath.Join(os.TempDir(), "akoutpost-sessions")
+			return nil, nil, errors.New("AKOUTPOST_SESSION_STORE: file:// needs a directory")
 		}
 		s, err := session.NewFile(dir, nil)
 		return s, func() {}, err
@@ -157,7 +202,7 @@ func storeKind(spec string) string {
 // Apply: only then is the outpost's type known.
 type lazyProvider struct {
 	typ  string
-	open func(context.Context) (outpost.Provider, func(), error)
+	open func(context.Context, outpost.Info) (outpost.Provider, func(), error)
 
 	mu      sync.Mutex
 	p       outpost.Provider
@@ -171,11 +216,13 @@ var (
 
 func (l *lazyProvider) Type() string { return l.typ }
 
-func (l *lazyProvider) provider(ctx context.Context) (outpost.Provider, error) {
+// provider returns the provider, opening it for the outpost o on the first
+// call.
+func (l *lazyProvider) provider(ctx context.Context, o outpost.Info) (outpost.Provider, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.p == nil {
-		p, release, err := l.open(ctx)
+		p, release, err := l.open(ctx, o)
 		if err != nil {
 			return nil, fmt.Errorf("starting the %s provider: %w", l.typ, err)
 		}
@@ -185,17 +232,21 @@ func (l *lazyProvider) provider(ctx context.Context) (outpost.Provider, error) {
 }
 
 func (l *lazyProvider) Apply(ctx context.Context, u outpost.Update) error {
-	p, err := l.provider(ctx)
+	p, err := l.provider(ctx, u.Outpost)
 	if err != nil {
 		return err
 	}
 	return p.Apply(ctx, u)
 }
 
+// Serve runs the provider the first Apply opened; the outpost calls it
+// only after a successful Apply.
 func (l *lazyProvider) Serve(ctx context.Context) error {
-	p, err := l.provider(ctx)
-	if err != nil {
-		return err
+	l.mu.Lock()
+	p := l.p
+	l.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("the %s provider has no configuration yet", l.typ)
 	}
 	defer func() {
 		l.mu.Lock()
