@@ -82,10 +82,11 @@ type application struct {
 	outpostName string
 	version     string
 
-	// sessions and observers are the mutable parts: caches, see
-	// sessionCache and observers.
-	sessions  sessionCache
-	observers observers
+	// sessions, observers and configErrors are the mutable parts: caches,
+	// see sessionCache and observers, and the limiter of configError's log.
+	sessions     sessionCache
+	observers    observers
+	configErrors logLimiter
 }
 
 // stateLifetime bounds how long a login may take between start and callback.

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
 // allowlisted reports whether u may be served without login, by
@@ -40,12 +42,46 @@ func (a *application) skipMatches(subject string) bool {
 	return false
 }
 
+// configErrorInterval bounds how often one application logs that the
+// reverse proxy in front of it is misconfigured: every check fails the same
+// way until it is fixed, and one line a minute says so.
+const configErrorInterval = time.Minute
+
 // configError answers a forward-auth check whose request lacks what the
-// reverse proxy should have sent.
+// reverse proxy should have sent: the reverse proxy's configuration is
+// wrong, not the client.
 func (a *application) configError(w http.ResponseWriter, what string) {
-	a.p.logger().Error("forward auth request unusable: check the reverse proxy configuration",
-		"provider", a.name, "problem", what)
+	if ok, suppressed := a.configErrors.allow(a.p.now(), configErrorInterval); ok {
+		a.p.logger().Error("forward auth request unusable: check the reverse proxy configuration",
+			"provider", a.name, "problem", what, "suppressed", suppressed)
+	}
 	http.Error(w, "configuration error", http.StatusInternalServerError)
+}
+
+// badRequest answers a forward-auth check whose original request, as the
+// client sent it, cannot be judged (a request target such as "*" or
+// "@evil.example/x"). That is the client's doing, so it is a 400 and a
+// debug line: a client must not be able to fill the log with errors.
+func (a *application) badRequest(w http.ResponseWriter, what string) {
+	a.p.logger().Debug("forward auth request with an unusable original request", "provider", a.name, "problem", what)
+	http.Error(w, "bad request", http.StatusBadRequest)
+}
+
+// logLimiter lets one line through per interval and counts the others.
+type logLimiter struct {
+	next       atomic.Int64 // unix nanoseconds before which lines are suppressed
+	suppressed atomic.Int64
+}
+
+// allow reports whether a line may be logged now, and how many were
+// suppressed since the last one.
+func (l *logLimiter) allow(now time.Time, interval time.Duration) (bool, int64) {
+	next := l.next.Load()
+	if now.UnixNano() < next || !l.next.CompareAndSwap(next, now.Add(interval).UnixNano()) {
+		l.suppressed.Add(1)
+		return false, 0
+	}
+	return true, l.suppressed.Swap(0)
 }
 
 // handleNginx answers nginx's auth_request (and ingress-nginx's auth-url):
@@ -67,7 +103,7 @@ func (a *application) handleNginx(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		a.configError(w, "unparsable X-Original-URI or X-Original-URL")
+		a.badRequest(w, "unusable X-Original-URI or X-Original-URL")
 		return
 	}
 	a.forwardDecision(w, r, u, true)
@@ -80,9 +116,13 @@ func (a *application) handleTraefik(w http.ResponseWriter, r *http.Request) {
 		a.configError(w, "forward auth request from a peer outside TrustedProxies")
 		return
 	}
+	if p := strings.ToLower(firstValue(r.Header.Get("X-Forwarded-Proto"))); p != "http" && p != "https" {
+		a.configError(w, "X-Forwarded-Proto missing or not http or https")
+		return
+	}
 	u, ok := forwardedURL(r.Header, r.Host)
 	if !ok {
-		a.configError(w, "X-Forwarded-Proto, X-Forwarded-Host or X-Forwarded-Uri missing or invalid")
+		a.badRequest(w, "unusable X-Forwarded-Host or X-Forwarded-Uri")
 		return
 	}
 	a.forwardDecision(w, r, u, false)
@@ -104,7 +144,7 @@ func (a *application) handleEnvoy(w http.ResponseWriter, r *http.Request) {
 	}
 	u, ok := buildURL(scheme, r.Host, rest)
 	if !ok {
-		a.configError(w, "unusable original path")
+		a.badRequest(w, "unusable original path")
 		return
 	}
 	a.forwardDecision(w, r, u, false)
