@@ -51,7 +51,10 @@ type valueRef struct{ chunk, off, n uint32 }
 // snapshot (or of one stand-alone entry). It grows while a builder fills it
 // and is read-only afterwards.
 type valueTable struct {
-	names  []string
+	names []string
+	// keys holds attrKey of each name: entries are searched by key, so
+	// commonName, 2.5.4.3 and cn find the same attribute.
+	keys   []string
 	chunks [][]string
 }
 
@@ -81,24 +84,39 @@ func (e *entry) attrName(i int) (string, bool) {
 	return e.tab.names[n&^opFlag], n&opFlag != 0
 }
 
-// get returns the named attribute (case-insensitive).
-func (e *entry) get(name string) (attribute, bool) {
+// attrKey returns the key (attrKey) of e's i-th attribute.
+func (e *entry) attrKey(i int) string {
+	return e.tab.keys[e.attrs[i].name&^opFlag]
+}
+
+// attrValues returns the values of e's i-th attribute.
+func (e *entry) attrValues(i int) []string {
+	return e.tab.values(e.attrs[i].valueRef)
+}
+
+// find returns the position of the attribute with key (see attrKey).
+func (e *entry) find(key string) (int, bool) {
 	for i := range e.attrs {
-		if n, _ := e.attrName(i); strings.EqualFold(n, name) {
-			return e.attr(i), true
+		if e.attrKey(i) == key {
+			return i, true
 		}
+	}
+	return 0, false
+}
+
+// get returns the attribute an attribute description names: by any name
+// or OID of its type, ignoring case.
+func (e *entry) get(desc string) (attribute, bool) {
+	if i, ok := e.find(attrKey(desc)); ok {
+		return e.attr(i), true
 	}
 	return attribute{}, false
 }
 
-// has reports whether e has the named attribute (case-insensitive).
-func (e *entry) has(name string) bool {
-	for i := range e.attrs {
-		if n, _ := e.attrName(i); strings.EqualFold(n, name) {
-			return true
-		}
-	}
-	return false
+// has reports whether e has the attribute an attribute description names.
+func (e *entry) has(desc string) bool {
+	_, ok := e.find(attrKey(desc))
+	return ok
 }
 
 // newEntry makes a stand-alone entry with a table of its own, for the few
@@ -191,6 +209,7 @@ func (b *builder) name(s string) uint32 {
 	if !ok {
 		i = uint32(len(b.tab.names))
 		b.tab.names = append(b.tab.names, s)
+		b.tab.keys = append(b.tab.keys, attrKey(s))
 		b.names[s] = i
 	}
 	return i
@@ -215,18 +234,33 @@ func (b *builder) entry() *entry {
 	return &b.entries[len(b.entries)-1]
 }
 
-// add appends an attribute to e unless one of that name exists: custom
-// attributes come first and win over built-in ones, as in authentik.
+// add appends an attribute to e unless it has one of that type (by any of
+// the type's names): custom attributes come first and win over built-in
+// ones, as in authentik.
 func (b *builder) add(e *entry, name string, op bool, r valueRef) {
-	if e.has(name) {
+	n := b.name(name)
+	if _, ok := e.find(b.tab.keys[n]); ok {
 		return
 	}
-	b.put(e, name, op, r)
+	b.putName(e, n, op, r)
 }
 
-// put appends an attribute to e without looking for one of that name.
+// put appends an attribute to e without looking for one of that type.
 func (b *builder) put(e *entry, name string, op bool, r valueRef) {
-	n := b.name(name)
+	b.putName(e, b.name(name), op, r)
+}
+
+// putName appends the attribute with table name n, unless it has no
+// values: RFC 4511 4.1.7 allows an empty value set only in a typesOnly
+// search, so an entry never holds an attribute without values (memberOf
+// of a user in no group, supportedSASLMechanisms). Nor does it hold one
+// whose only value is the empty string, which directory strings forbid
+// (RFC 4517 3.3.6), such as mail of a user without email; DN attributes
+// keep it, since "" is the root DSE's DN.
+func (b *builder) putName(e *entry, n uint32, op bool, r valueRef) {
+	if r.n == 0 || r.n == 1 && b.tab.values(r)[0] == "" && attributeKind(b.tab.keys[n]) != matchDN {
+		return
+	}
 	if op {
 		n |= opFlag
 	}
@@ -360,8 +394,8 @@ func (b *builder) userEntry(u *user) *entry {
 	b.add(e, "name", false, name)
 	b.add(e, "displayName", false, name)
 	b.add(e, "sn", false, name)
-	// authentik sends one empty value for a user without email; clients
-	// compare against that, so it is kept.
+	// authentik sends one empty value for a user without email; an empty
+	// directory string is invalid (RFC 4517 3.3.6), so mail is left out.
 	b.add(e, "mail", false, b.one(u.Email))
 	b.add(e, "objectClass", false, b.sharedList(userClasses))
 	b.add(e, "uidNumber", false, uidNumber)
@@ -503,10 +537,10 @@ func (p *providerConfig) baseEntry(version string) *entry {
 // flattenAttributes turns authentik's JSON attributes into LDAP
 // attributes. Keys lose "." and get "-" for "/" (authentik's mapping);
 // nested objects become "parent-child" keys instead of authentik's Go map
-// dump; lists give one value per element, null elements are dropped, and a
-// null or empty attribute is left out (LDAP has no empty attributes). For
-// users, "%s" in a value becomes the username. Keys are sorted so entries
-// are stable.
+// dump; lists give one value per element, null elements and empty strings
+// are dropped, and a null or empty attribute is left out (LDAP has no
+// empty attributes). For users, "%s" in a value becomes the username. Keys
+// are sorted so entries are stable.
 func flattenAttributes(attrs map[string]any, username string) []attribute {
 	var out []attribute
 	var walk func(prefix string, m map[string]any, depth int)
@@ -563,7 +597,8 @@ func scalarString(v any, username string) (string, bool) {
 		if username != "" {
 			x = strings.ReplaceAll(x, "%s", username)
 		}
-		return x, true
+		// An empty string is no value: directory strings are never empty.
+		return x, x != ""
 	case bool:
 		return strconv.FormatBool(x), true
 	case float64:

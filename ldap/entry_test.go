@@ -45,12 +45,52 @@ func TestUserEntryMatchesE2E(t *testing.T) {
 			t.Errorf("%s = %q, want %q", name, got, vals)
 		}
 	}
-	// The service account: one empty mail value and memberOf without values.
-	if got := values(svc, "mail"); !reflect.DeepEqual(got, []string{""}) {
-		t.Errorf("service account mail = %q, want one empty value", got)
+	// The service account has no email and no groups. authentik sends
+	// one empty mail value and a memberOf without values; RFC 4511 4.1.7
+	// allows neither, so both are left out.
+	for _, name := range []string{"mail", "memberOf"} {
+		if a, ok := svc.get(name); ok {
+			t.Errorf("service account has %s %q, want none", name, a.Values)
+		}
 	}
-	if a, ok := svc.get("memberOf"); !ok || len(a.Values) != 0 {
-		t.Errorf("service account memberOf = %+v, want present with no values", a)
+}
+
+// No entry holds an attribute without values, nor a non-DN attribute
+// whose only value is empty: authentik sent memberOf without values for
+// users in no group, supportedSASLMechanisms without values in the root
+// DSE and mail: "" for users without email.
+func TestNoEmptyAttributes(t *testing.T) {
+	users, groups := e2eDirectory()
+	users = append(users, user{PK: 11, Username: "blank", Name: "", Email: "", UID: "uid-blank",
+		Attributes: map[string]any{"empty": "", "list": []any{"", "x"}, "nothing": []any{}}})
+	groups = append(groups, group{PK: "g-empty", NumPK: 99, Name: "empty"})
+	s := buildSnapshot(e2eProvider(t), users, groups, "test", true)
+	all := append(append([]*entry{}, s.entries...), rootDSE(nil, "test"), rootDSE([]string{b}, "test"), subschemaEntry())
+	for _, e := range all {
+		for _, a := range e.attributes() {
+			switch {
+			case len(a.Values) == 0:
+				t.Errorf("%q: %s has no values", e.DN, a.Name)
+			case len(a.Values) == 1 && a.Values[0] == "" && attributeKind(attrKey(a.Name)) != matchDN:
+				t.Errorf("%q: %s has only an empty value", e.DN, a.Name)
+			}
+			if slices.Contains(a.Values, "") && a.Name == "list" {
+				t.Errorf("%q: custom attribute kept an empty value: %q", e.DN, a.Values)
+			}
+		}
+	}
+	blank := s.entries[s.byKey[s.prov.userKey("blank")]]
+	for _, name := range []string{"mail", "name", "displayName", "sn", "memberOf", "empty", "nothing"} {
+		if blank.has(name) {
+			t.Errorf("user without name, email and groups has %s", name)
+		}
+	}
+	if got := values(blank, "list"); !slices.Equal(got, []string{"x"}) {
+		t.Errorf("list = %q, want the non-empty value", got)
+	}
+	// The root DSE keeps its DN-valued entryDN "", the root's own name.
+	if got := values(rootDSE(nil, "test"), "entryDN"); !slices.Equal(got, []string{""}) {
+		t.Errorf("root DSE entryDN = %q", got)
 	}
 }
 

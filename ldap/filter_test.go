@@ -78,6 +78,47 @@ func TestFilterEvaluation(t *testing.T) {
 		{"(ak-superuser=true)", []string{users[1], "cn=akadmin-group,ou=groups," + b}},
 		{"(|(cn=nobody)(mail=nobody@x))", nil},
 		{"(entryDN=cn=admin,ou=users," + b + ")", users[1:2]},
+		// A type the schema publishes is found by any of its names and by
+		// its OID, ignoring case.
+		{"(commonName=admin)", []string{users[1], "cn=admin,ou=virtual-groups," + b}},
+		{"(2.5.4.3=ADMIN)", []string{users[1], "cn=admin,ou=virtual-groups," + b}},
+		{"(&(objectClass=user)(userid=uid-viewer))", users[2:3]},
+		{"(0.9.2342.19200300.100.1.1=uid-viewer)", []string{users[2], "cn=viewer,ou=virtual-groups," + b}},
+		{"(surName=vi ewer)", users[2:3]},
+		{"(rfc822Mailbox=admin@goauthentik.io)", users[1:2]},
+		{"(&(2.5.4.0=user)(uidNumber>=2007))", users[1:3]},
+		{"(&(objectClass=user)(1.3.6.1.1.1.1.0<=2003))", users[0:1]},
+		{"(goauthentik.io/ldap/superuser=TRUE)", []string{users[1], "cn=akadmin-group,ou=groups," + b}},
+		{"(memberof=CN=staff,ou=groups," + b + ")", []string{users[2], "cn=interns,ou=groups," + b}},
+		// The containers' commonName is cn.
+		{"(cn=groups)", []string{"ou=groups," + b}},
+		{"(organizationalUnitName=users)", []string{"ou=users," + b}},
+		// Options name no attribute of these entries.
+		{"(cn;lang-en=admin)", nil},
+		{"(cn;binary=*)", nil},
+		// An attribute the schema publishes and the entry lacks is False,
+		// so NOT of it is True: the service account has no mail.
+		{"(&(objectClass=user)(!(mail=admin@goauthentik.io)))", []string{users[0], users[2]}},
+		{"(&(objectClass=user)(!(memberOf=cn=staff,ou=groups," + b + ")))", users[0:2]},
+		// :dn: makes the values of the entry's DN count (RFC 4511
+		// 4.5.1.7.7): every entry under ou=groups, and the container.
+		{"(ou:dn:=groups)", []string{"ou=groups," + b, "cn=akadmin-group,ou=groups," + b, "cn=staff,ou=groups," + b, "cn=interns,ou=groups," + b}},
+		{"(ou=groups)", []string{"ou=groups," + b}},
+		{"(&(objectClass=user)(ou:dn:=USERS))", users},
+		{"(&(objectClass=group)(organizationalUnitName:dn:caseIgnoreMatch:=virtual-groups))", []string{"cn=ak-outpost-4c5e0e1f,ou=virtual-groups," + b, "cn=admin,ou=virtual-groups," + b, "cn=viewer,ou=virtual-groups," + b}},
+		{"(&(objectClass=user)(cn:dn:=viewer))", users[2:3]},
+		{"(&(objectClass=user)(dc:dn:=goauthentik))", users},
+		{"(&(objectClass=user)(dc:=goauthentik))", nil},
+		// A rule without a type applies to every attribute it suits.
+		{"(:caseExactMatch:=Vi Ewer)", users[2:3]},
+		{"(&(objectClass=group)(:dn:2.5.13.2:=groups))", []string{"cn=akadmin-group,ou=groups," + b, "cn=staff,ou=groups," + b, "cn=interns,ou=groups," + b}},
+		{"(:distinguishedNameMatch:=cn=interns,ou=groups," + b + ")", []string{"cn=staff,ou=groups," + b}},
+		// caseExactMatch is exact; a rule that does not suit the type is
+		// Undefined.
+		{"(&(objectClass=user)(sn:caseExactMatch:=vi ewer))", nil},
+		{"(&(objectClass=user)(sn:2.5.13.5:=Vi Ewer))", users[2:3]},
+		{"(&(objectClass=user)(memberOf:caseIgnoreMatch:=cn=staff,ou=groups," + b + "))", nil},
+		{"(&(objectClass=user)(uidNumber:integerMatch:=02009))", users[2:3]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.filter, func(t *testing.T) {
@@ -181,6 +222,13 @@ func TestSelector(t *testing.T) {
 		{"1.1", []string{"1.1"}, nil, []string{"cn"}, 0},
 		{"by name operational", []string{"modifyTimestamp"}, []string{"modifyTimestamp"}, nil, 1},
 		{"comma separated", []string{"uid, cn", "sn"}, []string{"uid", "cn", "sn"}, nil, 3},
+		// Aliases and OIDs select the attribute, returned under the
+		// entry's name, as OpenLDAP answers.
+		{"alias", []string{"commonName", "SURNAME", "userid", "rfc822Mailbox"}, []string{"cn", "sn", "uid", "mail"}, []string{"commonName"}, 4},
+		{"OID", []string{"2.5.4.3", "2.5.4.0", "1.3.6.1.1.1.1.0"}, []string{"cn", "objectClass", "uidNumber"}, nil, 3},
+		{"alias and name once", []string{"cn", "commonName", "2.5.4.3"}, []string{"cn"}, nil, 1},
+		{"operational by OID", []string{"2.5.18.1"}, []string{"createTimestamp"}, nil, 1},
+		{"options select nothing", []string{"cn;lang-en", "mail;binary"}, nil, []string{"cn", "mail"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

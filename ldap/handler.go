@@ -89,10 +89,7 @@ func (p *Provider) compare(ctx context.Context, cs *connState, req *ldapserver.C
 	if id == nil || id.providerPK != rt.cfg.PK {
 		return searchFail(goldap.LDAPResultInsufficientAccessRights, "empty_bind_dn", rt.cfg.AppSlug, "bind first")
 	}
-	f := &filter{Op: opEqual, Attr: req.Attribute, Value: req.Value, kind: attributeKind(req.Attribute)}
-	if f.kind == matchDN {
-		f.dnKey, _ = keyOf(req.Value)
-	}
+	f := equalityFilter(req.Attribute, req.Value)
 	view, err := p.view(ctx, rt, id, f)
 	if err != nil {
 		r := coreFailure(err, "", "reading the directory")

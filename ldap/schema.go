@@ -1,5 +1,7 @@
 package ldap
 
+import "strings"
+
 // OIDs this server implements and advertises. Unlike authentik, nothing is
 // advertised that is not implemented (no sort, no VLV, no AD capabilities).
 const (
@@ -67,53 +69,151 @@ const (
 	synOID    = "1.3.6.1.4.1.1466.115.121.1.38"
 )
 
-func at(oid, names, syntax, extra string) string {
-	s := "( " + oid + " NAME " + names + " SYNTAX " + syntax
-	if extra != "" {
-		s += " " + extra
+// attributeType is one attribute type of the schema: its OID, its names
+// (the first is its primary name), syntax and further RFC 4512 fields.
+type attributeType struct {
+	oid    string
+	names  []string
+	syntax string
+	extra  string
+}
+
+// description renders t as an attributeTypes value (RFC 4512 4.1.2).
+func (t *attributeType) description() string {
+	s := "( " + t.oid + " NAME "
+	if len(t.names) == 1 {
+		s += "'" + t.names[0] + "'"
+	} else {
+		s += "("
+		for _, n := range t.names {
+			s += " '" + n + "'"
+		}
+		s += " )"
+	}
+	s += " SYNTAX " + t.syntax
+	if t.extra != "" {
+		s += " " + t.extra
 	}
 	return s + " )"
 }
 
-// schemaAttributeTypes: standard definitions (RFC 4519, 2307, 2798, AD)
-// plus authentik's own under 1.3.6.1.4.1.26027.1.1.
-var schemaAttributeTypes = []string{
-	at("2.5.4.0", "'objectClass'", synOID, "EQUALITY objectIdentifierMatch"),
-	at("2.5.4.3", "( 'cn' 'commonName' )", synString, "EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch"),
-	at("2.5.4.4", "( 'sn' 'surname' )", synString, "EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch"),
-	at("2.5.4.11", "( 'ou' 'organizationalUnitName' )", synString, "EQUALITY caseIgnoreMatch"),
-	at("2.5.4.31", "'member'", synDN, "EQUALITY distinguishedNameMatch"),
-	at("0.9.2342.19200300.100.1.1", "( 'uid' 'userid' )", synString, "EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch"),
-	at("0.9.2342.19200300.100.1.3", "( 'mail' 'rfc822Mailbox' )", synIA5, "EQUALITY caseIgnoreIA5Match SUBSTR caseIgnoreIA5SubstringsMatch"),
-	at("0.9.2342.19200300.100.1.25", "( 'dc' 'domainComponent' )", synIA5, "EQUALITY caseIgnoreIA5Match SINGLE-VALUE"),
-	at("2.16.840.1.113730.3.1.241", "'displayName'", synString, "EQUALITY caseIgnoreMatch SINGLE-VALUE"),
-	at("1.2.840.113556.1.4.1", "'name'", synString, "EQUALITY caseIgnoreMatch SINGLE-VALUE"),
-	at("1.2.840.113556.1.4.221", "'sAMAccountName'", synString, "EQUALITY caseIgnoreMatch SINGLE-VALUE"),
-	at("1.2.840.113556.1.2.102", "'memberOf'", synDN, "EQUALITY distinguishedNameMatch"),
-	at("1.3.6.1.1.1.1.0", "'uidNumber'", synInt, "EQUALITY integerMatch ORDERING integerOrderingMatch SINGLE-VALUE"),
-	at("1.3.6.1.1.1.1.1", "'gidNumber'", synInt, "EQUALITY integerMatch ORDERING integerOrderingMatch SINGLE-VALUE"),
-	at("1.3.6.1.1.1.1.3", "'homeDirectory'", synIA5, "EQUALITY caseExactIA5Match SINGLE-VALUE"),
-	at("1.3.6.1.1.1.1.12", "'memberUid'", synIA5, "EQUALITY caseExactIA5Match"),
-	at("1.3.6.1.4.1.26027.1.1.2", "( 'goauthentik.io/ldap/superuser' 'ak-superuser' )", synBool, "EQUALITY booleanMatch SINGLE-VALUE"),
-	at("1.3.6.1.4.1.26027.1.1.3", "( 'goauthentik.io/ldap/active' 'ak-active' )", synBool, "EQUALITY booleanMatch SINGLE-VALUE"),
-	at("1.3.6.1.4.1.26027.1.1.4", "( 'goauthentik.io/ldap/sources' 'goauthentikio-user-sources' )", synString, "EQUALITY caseIgnoreMatch"),
-	at("1.3.6.1.4.1.42.2.27.8.1.16", "'pwdChangedTime'", synTime, "EQUALITY generalizedTimeMatch ORDERING generalizedTimeOrderingMatch SINGLE-VALUE NO-USER-MODIFICATION USAGE directoryOperation"),
-	at("2.5.18.1", "'createTimestamp'", synTime, "EQUALITY generalizedTimeMatch ORDERING generalizedTimeOrderingMatch SINGLE-VALUE NO-USER-MODIFICATION USAGE directoryOperation"),
-	at("2.5.18.2", "'modifyTimestamp'", synTime, "EQUALITY generalizedTimeMatch ORDERING generalizedTimeOrderingMatch SINGLE-VALUE NO-USER-MODIFICATION USAGE directoryOperation"),
-	at("2.5.18.10", "'subschemaSubentry'", synDN, "EQUALITY distinguishedNameMatch SINGLE-VALUE NO-USER-MODIFICATION USAGE directoryOperation"),
-	at("1.3.6.1.1.20", "'entryDN'", synDN, "EQUALITY distinguishedNameMatch SINGLE-VALUE NO-USER-MODIFICATION USAGE directoryOperation"),
-	at("2.5.21.5", "'attributeTypes'", synString, "USAGE directoryOperation"),
-	at("2.5.21.6", "'objectClasses'", synString, "USAGE directoryOperation"),
-	at("1.3.6.1.4.1.1466.101.120.16", "'ldapSyntaxes'", synString, "USAGE directoryOperation"),
-	at("1.3.6.1.4.1.1466.101.120.5", "'namingContexts'", synDN, "USAGE dSAOperation"),
-	at("1.3.6.1.4.1.1466.101.120.7", "'supportedExtension'", synOID, "USAGE dSAOperation"),
-	at("1.3.6.1.4.1.1466.101.120.13", "'supportedControl'", synOID, "USAGE dSAOperation"),
-	at("1.3.6.1.4.1.1466.101.120.14", "'supportedSASLMechanisms'", synString, "USAGE dSAOperation"),
-	at("1.3.6.1.4.1.1466.101.120.15", "'supportedLDAPVersion'", synInt, "USAGE dSAOperation"),
-	at("1.3.6.1.4.1.1466.101.120.4", "'vendorName'", synString, "SINGLE-VALUE NO-USER-MODIFICATION USAGE dSAOperation"),
-	at("1.3.6.1.4.1.1466.101.120.6", "'vendorVersion'", synString, "SINGLE-VALUE NO-USER-MODIFICATION USAGE dSAOperation"),
-	at("1.2.840.113556.1.4.2", "'rootDomainNamingContext'", synDN, "SINGLE-VALUE"),
-	at("1.2.840.113556.1.4.1791", "'distinguishedName'", synDN, "EQUALITY distinguishedNameMatch SINGLE-VALUE"),
+// attributeTypes: standard definitions (RFC 4519, 2307, 2798, AD) plus
+// authentik's own under 1.3.6.1.4.1.26027.1.1.
+var attributeTypes = []attributeType{
+	{"2.5.4.0", []string{"objectClass"}, synOID, "EQUALITY objectIdentifierMatch"},
+	{"2.5.4.3", []string{"cn", "commonName"}, synString, "EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch"},
+	{"2.5.4.4", []string{"sn", "surname"}, synString, "EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch"},
+	{"2.5.4.11", []string{"ou", "organizationalUnitName"}, synString, "EQUALITY caseIgnoreMatch"},
+	{"2.5.4.31", []string{"member"}, synDN, "EQUALITY distinguishedNameMatch"},
+	{"0.9.2342.19200300.100.1.1", []string{"uid", "userid"}, synString, "EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch"},
+	{"0.9.2342.19200300.100.1.3", []string{"mail", "rfc822Mailbox"}, synIA5, "EQUALITY caseIgnoreIA5Match SUBSTR caseIgnoreIA5SubstringsMatch"},
+	{"0.9.2342.19200300.100.1.25", []string{"dc", "domainComponent"}, synIA5, "EQUALITY caseIgnoreIA5Match SINGLE-VALUE"},
+	{"2.16.840.1.113730.3.1.241", []string{"displayName"}, synString, "EQUALITY caseIgnoreMatch SINGLE-VALUE"},
+	{"1.2.840.113556.1.4.1", []string{"name"}, synString, "EQUALITY caseIgnoreMatch SINGLE-VALUE"},
+	{"1.2.840.113556.1.4.221", []string{"sAMAccountName"}, synString, "EQUALITY caseIgnoreMatch SINGLE-VALUE"},
+	{"1.2.840.113556.1.2.102", []string{"memberOf"}, synDN, "EQUALITY distinguishedNameMatch"},
+	{"1.3.6.1.1.1.1.0", []string{"uidNumber"}, synInt, "EQUALITY integerMatch ORDERING integerOrderingMatch SINGLE-VALUE"},
+	{"1.3.6.1.1.1.1.1", []string{"gidNumber"}, synInt, "EQUALITY integerMatch ORDERING integerOrderingMatch SINGLE-VALUE"},
+	{"1.3.6.1.1.1.1.3", []string{"homeDirectory"}, synIA5, "EQUALITY caseExactIA5Match SINGLE-VALUE"},
+	{"1.3.6.1.1.1.1.12", []string{"memberUid"}, synIA5, "EQUALITY caseExactIA5Match"},
+	{"1.3.6.1.4.1.26027.1.1.2", []string{"goauthentik.io/ldap/superuser", "ak-superuser"}, synBool, "EQUALITY booleanMatch SINGLE-VALUE"},
+	{"1.3.6.1.4.1.26027.1.1.3", []string{"goauthentik.io/ldap/active", "ak-active"}, synBool, "EQUALITY booleanMatch SINGLE-VALUE"},
+	{"1.3.6.1.4.1.26027.1.1.4", []string{"goauthentik.io/ldap/sources", "goauthentikio-user-sources"}, synString, "EQUALITY caseIgnoreMatch"},
+	{"1.3.6.1.4.1.42.2.27.8.1.16", []string{"pwdChangedTime"}, synTime, "EQUALITY generalizedTimeMatch ORDERING generalizedTimeOrderingMatch SINGLE-VALUE NO-USER-MODIFICATION USAGE directoryOperation"},
+	{"2.5.18.1", []string{"createTimestamp"}, synTime, "EQUALITY generalizedTimeMatch ORDERING generalizedTimeOrderingMatch SINGLE-VALUE NO-USER-MODIFICATION USAGE directoryOperation"},
+	{"2.5.18.2", []string{"modifyTimestamp"}, synTime, "EQUALITY generalizedTimeMatch ORDERING generalizedTimeOrderingMatch SINGLE-VALUE NO-USER-MODIFICATION USAGE directoryOperation"},
+	{"2.5.18.10", []string{"subschemaSubentry"}, synDN, "EQUALITY distinguishedNameMatch SINGLE-VALUE NO-USER-MODIFICATION USAGE directoryOperation"},
+	{"1.3.6.1.1.20", []string{"entryDN"}, synDN, "EQUALITY distinguishedNameMatch SINGLE-VALUE NO-USER-MODIFICATION USAGE directoryOperation"},
+	{"2.5.21.5", []string{"attributeTypes"}, synString, "USAGE directoryOperation"},
+	{"2.5.21.6", []string{"objectClasses"}, synString, "USAGE directoryOperation"},
+	{"1.3.6.1.4.1.1466.101.120.16", []string{"ldapSyntaxes"}, synString, "USAGE directoryOperation"},
+	{"1.3.6.1.4.1.1466.101.120.5", []string{"namingContexts"}, synDN, "USAGE dSAOperation"},
+	{"1.3.6.1.4.1.1466.101.120.7", []string{"supportedExtension"}, synOID, "USAGE dSAOperation"},
+	{"1.3.6.1.4.1.1466.101.120.13", []string{"supportedControl"}, synOID, "USAGE dSAOperation"},
+	{"1.3.6.1.4.1.1466.101.120.14", []string{"supportedSASLMechanisms"}, synString, "USAGE dSAOperation"},
+	{"1.3.6.1.4.1.1466.101.120.15", []string{"supportedLDAPVersion"}, synInt, "USAGE dSAOperation"},
+	{"1.3.6.1.4.1.1466.101.120.4", []string{"vendorName"}, synString, "SINGLE-VALUE NO-USER-MODIFICATION USAGE dSAOperation"},
+	{"1.3.6.1.4.1.1466.101.120.6", []string{"vendorVersion"}, synString, "SINGLE-VALUE NO-USER-MODIFICATION USAGE dSAOperation"},
+	{"1.2.840.113556.1.4.2", []string{"rootDomainNamingContext"}, synDN, "SINGLE-VALUE"},
+	{"1.2.840.113556.1.4.1791", []string{"distinguishedName"}, synDN, "EQUALITY distinguishedNameMatch SINGLE-VALUE"},
+}
+
+// schemaAttributeTypes are the attributeTypes values of the subschema.
+// Like attributeTypes, attributeKeys and attributeKinds, it is computed
+// once from the table and never modified.
+var schemaAttributeTypes = func() []string {
+	out := make([]string, len(attributeTypes))
+	for i := range attributeTypes {
+		out[i] = attributeTypes[i].description()
+	}
+	return out
+}()
+
+// attributeKeys maps each name and OID of a schema attribute type,
+// lower-cased, to the type's key: its primary name, lower-cased.
+var attributeKeys = func() map[string]string {
+	m := make(map[string]string, 3*len(attributeTypes))
+	for i := range attributeTypes {
+		t := &attributeTypes[i]
+		key := strings.ToLower(t.names[0])
+		m[strings.ToLower(t.oid)] = key
+		for _, n := range t.names {
+			m[strings.ToLower(n)] = key
+		}
+	}
+	return m
+}()
+
+// attributeKinds says how the values of a schema attribute type compare,
+// from its syntax, by key.
+var attributeKinds = func() map[string]matchKind {
+	m := map[string]matchKind{}
+	for i := range attributeTypes {
+		t := &attributeTypes[i]
+		switch t.syntax {
+		case synDN:
+			m[strings.ToLower(t.names[0])] = matchDN
+		case synInt:
+			m[strings.ToLower(t.names[0])] = matchInteger
+		}
+	}
+	return m
+}()
+
+// attrKey is the key under which entries, filters, attribute selections
+// and compare find an attribute description (RFC 4512 2.5): a type the
+// schema publishes is found by any of its names or its OID, ignoring case
+// (commonName, 2.5.4.3 and CN are all cn); any other type by its name,
+// ignoring case. Options stay in the key, lower-cased: entries hold no
+// attribute with options, so a description with options (cn;lang-en,
+// cn;binary) names no attribute of theirs, as a server treats an option it
+// does not support (RFC 4512 2.5.2).
+func attrKey(desc string) string {
+	base, opts, hasOpts := strings.Cut(desc, ";")
+	key := strings.ToLower(base)
+	if k, ok := attributeKeys[key]; ok {
+		key = k
+	}
+	if hasOpts {
+		return key + ";" + strings.ToLower(opts)
+	}
+	return key
+}
+
+// attributeKind says how the values of the attribute with key compare.
+func attributeKind(key string) matchKind {
+	return attributeKinds[key]
+}
+
+// primaryName returns the schema's primary name for the attribute type
+// with key, or "" for a key the schema does not know.
+func primaryName(key string) string {
+	for i := range attributeTypes {
+		if strings.EqualFold(attributeTypes[i].names[0], key) {
+			return attributeTypes[i].names[0]
+		}
+	}
+	return ""
 }
 
 var schemaObjectClasses = []string{

@@ -67,16 +67,19 @@ func (s *snapshot) run(q *query, emit func(*entry) bool) {
 
 // selector picks the attributes a search returns (RFC 4511 4.5.1.8):
 // none listed or "*" selects user attributes, "+" operational ones, "1.1"
-// alone none, and names select themselves case-insensitively. Like
-// authentik, comma-separated names in one string are split.
+// alone none, and attribute descriptions select the attribute they name,
+// by any name or OID of its type and ignoring case (attrKey). The
+// attribute is returned under the name the entry uses, whatever the
+// client asked for: OpenLDAP does the same, answering cn for commonName or
+// 2.5.4.3. Like authentik, comma-separated names in one string are split.
 type selector struct {
 	all, allOperational bool
-	names               map[string]bool
+	keys                map[string]bool
 	typesOnly           bool
 }
 
 func newSelector(attrs []string, typesOnly bool) *selector {
-	s := &selector{names: map[string]bool{}, typesOnly: typesOnly}
+	s := &selector{keys: map[string]bool{}, typesOnly: typesOnly}
 	listed := false
 	for _, a := range attrs {
 		for _, part := range strings.Split(a, ",") {
@@ -92,7 +95,7 @@ func newSelector(attrs []string, typesOnly bool) *selector {
 				s.allOperational = true
 			case "1.1":
 			default:
-				s.names[strings.ToLower(part)] = true
+				s.keys[attrKey(part)] = true
 			}
 		}
 	}
@@ -129,32 +132,10 @@ func (s *selector) apply(e *entry) []ldapserver.Attribute {
 
 // selects reports whether the i-th attribute of e is returned.
 func (s *selector) selects(e *entry, i int) bool {
-	name, op := e.attrName(i)
+	_, op := e.attrName(i)
 	return s.all && (!op || e.meta) ||
 		s.allOperational && (op || e.meta) ||
-		len(s.names) > 0 && s.named(name)
-}
-
-// named reports whether name was asked for, ignoring case. Entry
-// attribute names are mixed-case ASCII (memberOf, sAMAccountName), so they
-// are folded in a stack buffer: strings.ToLower allocated for each of them
-// in every returned entry.
-func (s *selector) named(name string) bool {
-	var buf [64]byte
-	if len(name) > len(buf) {
-		return s.names[strings.ToLower(name)]
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c >= 0x80 {
-			return s.names[strings.ToLower(name)]
-		}
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		buf[i] = c
-	}
-	return s.names[string(buf[:len(name)])]
+		len(s.keys) > 0 && s.keys[e.attrKey(i)]
 }
 
 // restrictedView is the directory as a user without the "search full

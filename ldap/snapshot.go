@@ -8,8 +8,9 @@ import (
 	"strings"
 )
 
-// indexedAttributes are the attributes whose values are indexed, so that
-// an equality filter on them costs the same at 100 entries and at 100,000.
+// indexedAttributes are the attributes whose values are indexed, by key
+// (attrKey), so that an equality filter on them costs the same at 100
+// entries and at 100,000.
 // The number is mixed into each value's hash to keep attributes apart.
 var indexedAttributes = map[string]uint64{
 	"cn": 1, "uid": 2, "samaccountname": 3, "mail": 4, "objectclass": 5,
@@ -83,14 +84,13 @@ func (s *snapshot) buildIndexes() {
 		id   uint64 // 0 if not indexed
 		kind matchKind
 	}
-	attrs := map[string]attr{} // by name as the entries spell it
+	attrs := map[string]attr{} // by key: commonName is indexed as cn
 	indexed := func(e *entry, i int) attr {
-		n, _ := e.attrName(i)
-		a, ok := attrs[n]
+		k := e.attrKey(i)
+		a, ok := attrs[k]
 		if !ok {
-			l := strings.ToLower(n)
-			a = attr{indexedAttributes[l], attributeKind(l)}
-			attrs[n] = a
+			a = attr{indexedAttributes[k], attributeKind(k)}
+			attrs[k] = a
 		}
 		return a
 	}
@@ -221,7 +221,7 @@ func (s *snapshot) candidates(f *filter) (list []int32, ok bool) {
 	}
 	switch f.Op {
 	case opEqual, opApprox:
-		id := indexedAttributes[strings.ToLower(f.Attr)]
+		id := indexedAttributes[f.key]
 		if id == 0 {
 			return nil, false
 		}
