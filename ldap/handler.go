@@ -90,7 +90,7 @@ func (p *Provider) compare(ctx context.Context, cs *connState, req *ldapserver.C
 		return searchFail(goldap.LDAPResultInsufficientAccessRights, "empty_bind_dn", rt.cfg.AppSlug, "bind first")
 	}
 	f := equalityFilter(req.Attribute, req.Value)
-	view, err := p.view(ctx, rt, id, f)
+	view, err := p.view(ctx, rt, id, req.DN, key, f)
 	if err != nil {
 		r := coreFailure(err, "", "reading the directory")
 		return searchFail(r.code, "directory_fail", rt.cfg.AppSlug, r.msg)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -75,7 +76,7 @@ func (p *Provider) search(ctx context.Context, cs *connState, req *ldapserver.Se
 		return searchFail(goldap.LDAPResultInsufficientAccessRights, "invalid_bind_dn", app,
 			"the bound user belongs to another base DN")
 	}
-	view, err := p.view(ctx, rt, id, f)
+	view, err := p.view(ctx, rt, id, req.BaseDN, baseKey, f)
 	if err != nil {
 		p.logger().Warn("LDAP search could not read the directory", "dn", id.dn, "error", err)
 		r := coreFailure(err, "", "reading the directory")
@@ -110,14 +111,27 @@ func (s *snapshot) matched(key string) string {
 }
 
 // view returns the entries the identity may search: the whole directory
-// for users with the search permission, their own corner otherwise.
-func (p *Provider) view(ctx context.Context, rt *provider, id *identity, f *filter) (*snapshot, error) {
+// for users with the search permission, their own corner otherwise. dn
+// and key are the search base (or the compared entry) as the client sent
+// it and its key.
+//
+// Without a cached directory, the view holds only what the search can
+// return, and must still hold the base entry when it exists: a search
+// whose base exists answers success even when nothing matches (RFC 4511
+// 4.5.1.1), and noSuchObject only when the base does not. The base and
+// the containers are in every view; a base at (or below) one user, group
+// or virtual group is fetched by name; any other base gets the filter's
+// push-down.
+func (p *Provider) view(ctx context.Context, rt *provider, id *identity, dn, key string, f *filter) (*snapshot, error) {
 	snap := rt.snap.Load()
 	if id.canSearch {
 		if snap != nil {
 			return snap, nil
 		}
 		// Direct mode, or cached mode before the first good refresh.
+		if l, ok := rt.cfg.leafOf(dn, key); ok {
+			return p.leafView(ctx, rt, l)
+		}
 		uq, gq := pushdown(rt.cfg, f)
 		users, groups, err := fetch(ctx, p.lent().dir, uq, gq)
 		if err != nil {
@@ -140,6 +154,88 @@ func (p *Provider) view(ctx context.Context, rt *provider, id *identity, f *filt
 		}
 	}
 	return emptyView(rt.cfg, p.cfg.Version), nil
+}
+
+// Kinds of leaf entries.
+const (
+	leafUser = iota
+	leafGroup
+	leafVGroup
+)
+
+// leafRef is a user, group or virtual group entry named by a DN, with
+// its name as the client spelled it.
+type leafRef struct {
+	kind int
+	name string
+	key  string
+}
+
+// leafOf returns the user, group or virtual group entry that dn (whose
+// key is key) names or lies below: for cn=x,cn=alice,ou=users,BASE the
+// user alice. ok is false for the base, the containers and DNs outside
+// them, and when the RDN below the container is not a single non-empty
+// cn, which no entry has.
+func (p *providerConfig) leafOf(dn, key string) (leafRef, bool) {
+	for _, c := range [...]struct {
+		kind      int
+		container string
+	}{{leafUser, p.usersKey}, {leafGroup, p.groupsKey}, {leafVGroup, p.vgroupsKey}} {
+		below, ok := strings.CutSuffix(key, ","+c.container)
+		if !ok {
+			continue
+		}
+		// Keys separate RDNs with "," and escape it inside values, so
+		// the commas of below count the RDNs above the leaf's.
+		depth := strings.Count(below, ",")
+		parsed, err := parseDN(dn)
+		if err != nil || depth >= len(parsed.RDNs) {
+			return leafRef{}, false
+		}
+		rdn := parsed.RDNs[depth]
+		if len(rdn.Attributes) != 1 || !strings.EqualFold(rdn.Attributes[0].Type, "cn") || rdn.Attributes[0].Value == "" {
+			return leafRef{}, false
+		}
+		leaf := below[strings.LastIndexByte(below, ',')+1:] + "," + c.container
+		return leafRef{kind: c.kind, name: rdn.Attributes[0].Value, key: leaf}, true
+	}
+	return leafRef{}, false
+}
+
+// leafView fetches the directory as far as a search based at (or below)
+// the leaf l can see it: l alone, since nothing lies below a leaf. The
+// API matches names exactly, while DNs match ignoring case; when the
+// exact name finds nothing, the whole list is read and the entries whose
+// key is l's kept, so cn=ALICE finds alice as a cached directory does.
+func (p *Provider) leafView(ctx context.Context, rt *provider, l leafRef) (*snapshot, error) {
+	dir := p.lent().dir
+	var uq, gq url.Values
+	if l.kind == leafGroup {
+		gq = url.Values{"name": {l.name}}
+	} else {
+		uq = url.Values{"username": {l.name}}
+	}
+	users, groups, err := fetch(ctx, dir, uq, gq)
+	if err != nil {
+		return nil, err
+	}
+	if s := buildSnapshot(rt.cfg, users, groups, p.cfg.Version, false); s.exists(l.key) {
+		return s, nil
+	}
+	if uq != nil {
+		uq = url.Values{}
+	}
+	if gq != nil {
+		gq = url.Values{}
+	}
+	if users, groups, err = fetch(ctx, dir, uq, gq); err != nil {
+		return nil, err
+	}
+	users = slices.DeleteFunc(users, func(u user) bool {
+		return rt.cfg.userKey(u.Username) != l.key && rt.cfg.vgroupKey(u.Username) != l.key
+	})
+	groups = slices.DeleteFunc(groups, func(g group) bool { return rt.cfg.groupKey(g.Name) != l.key })
+	return buildSnapshot(rt.cfg, users, groups, p.cfg.Version, false), nil
 }
 
 // pageCursor is a paged search in progress: the matching entries, found
