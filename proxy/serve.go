@@ -52,10 +52,15 @@ func (p *Provider) Serve(ctx context.Context) error {
 			ErrorLog:          slog.NewLogLogger(p.logger().Handler(), slog.LevelDebug),
 			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		}
+		s.Protocols = new(http.Protocols)
+		s.Protocols.SetHTTP1(true)
 		if tlsConf != nil {
-			// HTTP/1.1 only, as authentik's outpost: websockets through the
-			// reverse proxy rely on Upgrade, which HTTP/2 does not have.
-			s.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+			// HTTP/2 where ALPN chose it, HTTP/1.1 otherwise. Websockets
+			// keep working: a client opens a websocket on a connection
+			// that negotiated http/1.1, because the HTTP/2 server does
+			// not offer extended CONNECT (RFC 8441), and an Upgrade
+			// header on an HTTP/2 stream is refused as malformed.
+			s.Protocols.SetHTTP2(true)
 		}
 		servers = append(servers, srv{s, ln})
 	}
@@ -154,12 +159,14 @@ func (p *Provider) janitor(ctx context.Context, c cleaner) {
 // TLSConfig returns the TLS configuration of the HTTPS listener, for hosts
 // that serve the provider on their own TLS listener: each application's
 // certificate by SNI (host name, port ignored), else a self-signed
-// certificate generated once per provider.
+// certificate generated once per provider. ALPN offers h2, then
+// http/1.1: an [http.Server] serving a listener made with it must have
+// HTTP/2 enabled (its default), or the host removes "h2" from NextProtos.
 func (p *Provider) TLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: p.getCertificate,
-		NextProtos:     []string{"http/1.1"},
+		NextProtos:     []string{"h2", "http/1.1"},
 	}
 }
 

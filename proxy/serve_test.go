@@ -80,7 +80,7 @@ func TestServeHTTPAndHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent || resp.ProtoMajor != 1 {
+	if resp.StatusCode != http.StatusNoContent || resp.ProtoMajor != 2 {
 		t.Fatalf("ping over HTTPS: %d %s", resp.StatusCode, resp.Proto)
 	}
 	cancel()
