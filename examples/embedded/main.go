@@ -4,8 +4,11 @@
 //
 //   - One registry: the host's metrics and every outpost's
 //     authentik_outpost_* series are served side by side on one /metrics.
-//   - One listener: requests for a host that a proxy provider serves go to
-//     that provider; every other host reaches the host's own routes.
+//   - One listener: each request the outposts claim (an application's host,
+//     a trusted X-Forwarded-Host, a forward_domain cookie domain, the
+//     /outpost.goauthentik.io/ endpoints on any host, so a reverse proxy can
+//     point forward auth at the host's own address) goes to its outpost;
+//     everything else reaches the host's own routes.
 //   - One lifecycle: the outposts run under the host's context, and
 //     cancelling it (Ctrl-C) stops the HTTP server and every outpost.
 //   - Several outposts: each token in AUTHENTIK_TOKEN (comma-separated)
@@ -22,19 +25,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -96,16 +96,15 @@ func run(ctx context.Context, cfg config) error {
 	mux.Handle(metrics.MetricsPath, metrics.Handler(reg))
 
 	var outposts []*outpost.Outpost
-	var routes []*hostRouted
+	var providers []*proxy.Provider
 	for _, token := range cfg.Tokens {
 		p, err := proxy.New(proxy.Config{Logger: cfg.Logger, StrictHost: true})
 		if err != nil {
 			return err
 		}
-		hr := &hostRouted{Provider: p}
 		o, err := outpost.New(outpost.Config{
 			CoreURL: cfg.CoreURL, Token: token,
-			Providers:  []outpost.Provider{hr},
+			Providers:  []outpost.Provider{p},
 			Registerer: reg, // no MetricsListener: the host serves /metrics
 			Logger:     cfg.Logger,
 		})
@@ -113,18 +112,15 @@ func run(ctx context.Context, cfg config) error {
 			return fmt.Errorf("embedded: outpost %d: %w", len(outposts)+1, err)
 		}
 		outposts = append(outposts, o)
-		routes = append(routes, hr)
+		providers = append(providers, p)
 	}
 
-	// Route by Host: a provider's hosts go to that provider, the rest to
-	// the host's mux. The providers' hosts change with every refresh, so
-	// the decision is made per request.
+	// The outposts' applications change with every refresh, so the
+	// decision is made per request.
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, hr := range routes {
-			if hr.serves(r.Host) {
-				hr.ServeHTTP(w, r)
-				return
-			}
+		if p := proxy.Route(r, providers...); p != nil {
+			p.ServeHTTP(w, r)
+			return
 		}
 		mux.ServeHTTP(w, r)
 	})
@@ -158,44 +154,3 @@ func run(ctx context.Context, cfg config) error {
 	wg.Wait()
 	return err
 }
-
-// hostRouted is a proxy provider that also remembers which hosts its
-// applications serve, so the host can route by Host header. It wraps the
-// provider rather than changing it: any [outpost.Provider] can be
-// decorated like this.
-type hostRouted struct {
-	*proxy.Provider
-	hosts atomic.Pointer[map[string]bool]
-}
-
-// Apply records the external hosts, then hands the update to the proxy.
-func (h *hostRouted) Apply(ctx context.Context, u outpost.Update) error {
-	hosts := map[string]bool{}
-	for _, raw := range u.Providers {
-		var p struct {
-			ExternalHost string `json:"external_host"`
-		}
-		if json.Unmarshal(raw, &p) != nil {
-			continue // the proxy reports malformed providers itself
-		}
-		if eu, err := url.Parse(p.ExternalHost); err == nil && eu.Host != "" {
-			hosts[strings.ToLower(eu.Host)] = true
-		}
-	}
-	if err := h.Provider.Apply(ctx, u); err != nil {
-		return err
-	}
-	h.hosts.Store(&hosts)
-	return nil
-}
-
-func (h *hostRouted) serves(host string) bool {
-	m := h.hosts.Load()
-	return m != nil && (*m)[strings.ToLower(host)]
-}
-
-var (
-	_ outpost.Provider       = (*hostRouted)(nil)
-	_ outpost.MessageHandler = (*hostRouted)(nil)
-	_ http.Handler           = (*hostRouted)(nil)
-)
