@@ -182,19 +182,33 @@ func (p *Provider) bind(ctx context.Context, dn, password, remoteIP string, prev
 	if st == nil {
 		return refuse(goldap.LDAPResultUnavailable, "no_provider", "the provider is not configured yet")
 	}
-	var rt *provider
+	var (
+		rt       *provider
+		username string
+	)
 	dnKey, plain := simpleKey(dn)
 	if plain {
 		rt = st.route(dnKey)
 	} else {
-		rt, dnKey = st.routeBind(dn)
+		var err error
+		if dnKey, err = keyOf(dn); err != nil {
+			return refuse(goldap.LDAPResultInvalidDNSyntax, "invalid_bind_dn", invalidBindDN(err))
+		}
+		rt = st.route(dnKey)
+		// Only DNs of the simple form can skip this before the cache:
+		// they hold no hex form, no escapes and no spaces.
+		if rt != nil {
+			if username, err = bindUsername(dn, rt.cfg.usersKey); err != nil {
+				return refuseBindDN(rt, err)
+			}
+		}
 	}
 	if rt == nil {
 		return refuse(goldap.LDAPResultInvalidCredentials, "no_provider", "no LDAP provider serves this DN")
 	}
 	if password == "" {
 		if _, err := bindUsername(dn, rt.cfg.usersKey); err != nil {
-			return refuse(goldap.LDAPResultInvalidCredentials, "invalid_bind_dn", "bind DNs have the form cn=USER,"+rt.cfg.usersDN)
+			return refuseBindDN(rt, err)
 		}
 		// RFC 4513 5.1.2: an unauthenticated bind; never ask the core.
 		return refuse(goldap.LDAPResultUnwillingToPerform, "invalid_credentials", "unauthenticated binds are not allowed")
@@ -208,9 +222,11 @@ func (p *Provider) bind(ctx context.Context, dn, password, remoteIP string, prev
 			return bindResult{code: goldap.LDAPResultSuccess, id: &id}
 		}
 	}
-	username, err := bindUsername(dn, rt.cfg.usersKey)
-	if err != nil {
-		return refuse(goldap.LDAPResultInvalidCredentials, "invalid_bind_dn", "bind DNs have the form cn=USER,"+rt.cfg.usersDN)
+	if username == "" {
+		var err error
+		if username, err = bindUsername(dn, rt.cfg.usersKey); err != nil {
+			return refuseBindDN(rt, err)
+		}
 	}
 	res, s := p.bindDirect(ctx, rt, dn, dnKey, username, password, remoteIP, prev)
 	if res.code == goldap.LDAPResultSuccess && rt.cfg.CachedBind && s != nil {
@@ -218,6 +234,17 @@ func (p *Provider) bind(ctx context.Context, dn, password, remoteIP string, prev
 		rt.binds.store(dnKey, password, *res.id, s.Expires())
 	}
 	return res
+}
+
+// refuseBindDN refuses a bind whose DN bindUsername refused: with
+// invalidDNSyntax and the reason when the DN cannot name any user, with
+// invalidCredentials when it names something else.
+func refuseBindDN(rt *provider, err error) bindResult {
+	var de *bindDNError
+	if errors.As(err, &de) && de.syntax {
+		return refuse(goldap.LDAPResultInvalidDNSyntax, "invalid_bind_dn", de.msg)
+	}
+	return refuse(goldap.LDAPResultInvalidCredentials, "invalid_bind_dn", "bind DNs have the form cn=USER,"+rt.cfg.usersDN)
 }
 
 // userVersion finds the version of the bound user, from the cached

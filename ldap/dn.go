@@ -127,29 +127,69 @@ func parentKey(key string) string {
 	return ""
 }
 
+// bindDNError says why a DN cannot be a bind DN. syntax is true when the
+// DN cannot name a user whatever the directory holds (it does not parse,
+// or its cn is empty or in hex form): the bind is refused with
+// invalidDNSyntax. Otherwise the DN names something other than a user
+// (another container, another attribute than cn) and the bind is refused
+// with invalidCredentials, as a wrong password is.
+type bindDNError struct {
+	syntax bool
+	msg    string
+}
+
+func (e *bindDNError) Error() string { return e.msg }
+
 // bindUsername extracts USER from a bind DN cn=USER,ou=users,BASE, where
-// usersKey is the key of ou=users,BASE. Anything else is an error: the
-// incumbent took the first cn of any DN under the base, so
+// usersKey is the key of ou=users,BASE. Anything else is a *bindDNError:
+// the incumbent took the first cn of any DN under the base, so
 // cn=bob,ou=groups,BASE bound as bob.
+//
+// Spaces around "=", "," and "+" are ignored, as RFC 2253 required of
+// parsers and OpenLDAP does: cn= alice names alice. RFC 4514 forbids
+// producing them unescaped but lets a server accept other
+// representations (section 3); a name that starts or ends with a space
+// is written escaped, cn=\ alice. The hex form (cn=#0C05...) is refused:
+// RFC 4514 (section 2.4) uses it only for attribute types given as OIDs
+// or values with no string form, a user name has one, and the decoded
+// BER would have to be checked for a string type this parser does not
+// report.
 func bindUsername(bindDN, usersKey string) (string, error) {
 	dn, err := parseDN(bindDN)
 	if err != nil {
-		return "", err
+		return "", &bindDNError{syntax: true, msg: invalidBindDN(err)}
 	}
 	if len(dn.RDNs) < 2 {
-		return "", errors.New("bind DN is not under ou=users")
+		return "", &bindDNError{msg: "bind DN is not under ou=users"}
 	}
 	first := dn.RDNs[0]
 	if len(first.Attributes) != 1 || !strings.EqualFold(first.Attributes[0].Type, "cn") {
-		return "", errors.New("bind DN does not start with a single cn")
+		return "", &bindDNError{msg: "bind DN does not start with a single cn"}
 	}
 	rest := &goldap.DN{RDNs: dn.RDNs[1:]}
 	if dnKey(rest) != usersKey {
-		return "", errors.New("bind DN is not under ou=users")
+		return "", &bindDNError{msg: "bind DN is not under ou=users"}
+	}
+	if firstValueIsHex(bindDN) {
+		return "", &bindDNError{syntax: true,
+			msg: "the cn of a bind DN must be a string, not the #hex form of RFC 4514: write cn=USER"}
 	}
 	name := first.Attributes[0].Value
 	if name == "" {
-		return "", errors.New("bind DN has an empty cn")
+		return "", &bindDNError{syntax: true, msg: "the cn of the bind DN is empty"}
 	}
 	return name, nil
+}
+
+// invalidBindDN is the message for a bind DN that parseDN refused.
+func invalidBindDN(err error) string {
+	return "the bind DN is not a valid DN (RFC 4514): " + strings.TrimPrefix(err.Error(), "invalid DN: ")
+}
+
+// firstValueIsHex reports whether the value of a DN's first attribute is
+// in the hex form "#...". An attribute type holds no "=" and no escapes,
+// so the first "=" ends it.
+func firstValueIsHex(dn string) bool {
+	i := strings.IndexByte(dn, '=')
+	return i >= 0 && strings.HasPrefix(strings.TrimLeft(dn[i+1:], " "), "#")
 }

@@ -20,7 +20,9 @@
 //     session's lifetime and [Config.CachedBindTTL]; it forgets them on a
 //     session-end message and when a refresh shows the user changed.
 //   - Bind DNs must be exactly cn=USER,ou=users,BASE (case-insensitive,
-//     RFC 4514 escaping); DNs outside ou=users are refused with 49.
+//     RFC 4514 escaping, unescaped spaces around separators ignored); DNs
+//     outside ou=users are refused with 49, DNs that cannot name a user
+//     (unparsable, empty or hex-form cn) with 34.
 //   - Names are RFC 4514-escaped in DNs.
 //   - The certificate is chosen by SNI against each provider's
 //     tls_server_name (exact, then wildcard).
