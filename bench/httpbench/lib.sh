@@ -75,17 +75,38 @@ measure() {
 	echo "$side $rps $p99" >>"${results_file:-$work/results}"
 }
 
+# measure_load SIDE ROUND ADDR URL LOAD-ARGS...: like measure, with
+# `httpbench load` (a Go client over HTTPS; wrk has no HTTP/2) connecting
+# to ADDR for URL.
+measure_load() {
+	local side=$1 round=$2 addr=$3 url=$4
+	shift 4
+	local out
+	if ! out=$("$work/httpbench" load -connect "$addr" -url "$url" -duration "$DURATION" "$@" 2>&1); then
+		echo "$side round $round had errors:" >&2
+		echo "$out" >&2
+		exit 1
+	fi
+	local rps p99
+	rps=$(awk '$1 == "Requests/sec:" {print $2}' <<<"$out")
+	p99=$(awk '$1 == "99%:" {print $2}' <<<"$out")
+	printf '%-9s round %s: %10.0f req/s  p99 %8.3f ms\n' "$side" "$round" "$rps" "$p99"
+	echo "$side $rps $p99" >>"${results_file:-$work/results}"
+}
+
 # summary TITLE MIN-RPS-RATIO [MAX-P99-RATIO]: means over the rounds, and
 # the ratio of the subject to the baseline in each round (the baseline run
 # just before it). The verdict uses the median of those per-round ratios:
 # pairing cancels drift on a shared machine, the median one disturbed round.
+# It reads $results_file (default $work/results), where the baseline's
+# lines are those of side $baseline_side (default "baseline").
 summary() {
-	awk -v title="$1" -v min="$2" -v max="${3:-}" '
+	awk -v title="$1" -v min="$2" -v max="${3:-}" -v base="${baseline_side:-baseline}" '
 		function median(a, n,   i, j, t) {
 			for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
 			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 		}
-		$1 == "baseline" { nb++; brps += $2; bp99 += $3; lr = $2; lp = $3; next }
+		$1 == base { nb++; brps += $2; bp99 += $3; lr = $2; lp = $3; next }
 		{ ns++; srps += $2; sp99 += $3; rr[ns] = $2 / lr; rp[ns] = $3 / lp }
 		END {
 			printf "\n%s (%d rounds)\n", title, nb
@@ -97,7 +118,7 @@ summary() {
 			if (max != "") printf ", %.3fx p99 (target <= %s)", l, max
 			ok = r >= min && (max == "" || l <= max)
 			printf "  %s\n", (ok ? "MET" : "MISSED")
-		}' "$work/results"
+		}' "${results_file:-$work/results}"
 }
 
 # perf_round ROUND records the outpost with perf during the last round,

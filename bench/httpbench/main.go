@@ -3,11 +3,14 @@
 //
 //	httpbench ports N                          print N free loopback ports
 //	httpbench upstream -listen ADDR            the small upstream both sides proxy to
-//	httpbench revproxy -listen ADDR -upstream URL [-identity-headers]
+//	httpbench revproxy -listen ADDR -upstream URL [-identity-headers] [-tls]
 //	                                           the baseline: httputil.ReverseProxy, tuned pool, no auth
+//	                                           (-tls: HTTPS with h2 and http/1.1, self-signed)
 //	httpbench ok -listen ADDR                  answers 200 at once (nginx auth_request baseline)
 //	httpbench login -connect ADDR -url URL -user U -password P
 //	                                           logs in through the outpost, prints the Cookie header
+//	httpbench load -connect ADDR -url URL [-proto h2|http/1.1] [-conns N] [-streams M] [-duration D] [-cookie C]
+//	                                           a Go load generator over HTTPS, for HTTP/2 (wrk has none)
 //
 // The servers run until they are signalled.
 package main
@@ -31,7 +34,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: httpbench ports|upstream|revproxy|ok|login [flags]")
+		fmt.Fprintln(os.Stderr, "usage: httpbench ports|upstream|revproxy|ok|login|load [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -46,6 +49,8 @@ func main() {
 		err = revproxy(args)
 	case "login":
 		err = login(args)
+	case "load":
+		err = load(args)
 	default:
 		err = fmt.Errorf("unknown command %q", cmd)
 	}
@@ -123,6 +128,7 @@ func revproxy(args []string) error {
 	identity := fs.Bool("identity-headers", false,
 		"also send authentik's identity headers (fixed values the size of the bench user's) and X-Forwarded-*: "+
 			"what an authenticated request costs the upstream, with no authentication (a reference, not the baseline)")
+	useTLS := fs.Bool("tls", false, "serve HTTPS with h2 and http/1.1 in ALPN and a self-signed certificate, as the outpost's HTTPS listener")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -149,6 +155,9 @@ func revproxy(args []string) error {
 			IdleConnTimeout:     90 * time.Second,
 		},
 		BufferPool: newBufferPool(),
+	}
+	if *useTLS {
+		return listenAndServeTLS(*addr, rp)
 	}
 	return listenAndServe(*addr, rp)
 }
