@@ -260,12 +260,42 @@ func (c *Conn) run() (notice *Result) {
 				if stop {
 					return nil
 				}
+			} else if le := (*limitError)(nil); errors.As(err, &le) {
+				le.id, le.op, le.known = peekMessage(buf)
+				if le.nesting && le.op == tagSearchRequest {
+					// Only a filter nests a search this deep.
+					le.msg = fmt.Sprintf("filter nested deeper than %d levels", c.st.maxFilterDepth)
+				}
 			}
+		}
+		if le := (*limitError)(nil); errors.As(err, &le) && le.known {
+			err = c.refuseOverLimit(le.id, le.op, le.msg)
 		}
 		if err != nil {
 			return c.readFailed(err)
 		}
 	}
+}
+
+// refuseOverLimit answers message id, a request of operation op over one
+// of the server's limits (RFC 4511 4.1.1 asks for a notice of
+// disconnection only when a message cannot be parsed): a search, the
+// request whose filter can grow without bound, or a write request, which
+// the read-only directory refuses anyway, gets adminLimitExceeded and the
+// connection reads on. Any other request has no business being that
+// large or deep; it ends the connection with a notice.
+func (c *Conn) refuseOverLimit(id int64, op uint8, msg string) error {
+	var respTag uint8
+	switch op {
+	case tagSearchRequest:
+		respTag = tagSearchDone
+	case tagModifyRequest, tagAddRequest, tagDelRequest, tagModDNRequest:
+		respTag = op + 1
+	default:
+		return malformed("%s", msg)
+	}
+	c.log.Info("ldap request refused: over a limit", "msgid", id, "error", msg)
+	return c.respondNow(id, respTag, &Result{Code: ldap.LDAPResultAdminLimitExceeded, Message: msg})
 }
 
 // readFailed decides how a connection ends after err.
@@ -274,6 +304,7 @@ func (c *Conn) readFailed(err error) *Result {
 	draining := c.draining
 	c.mu.Unlock()
 	var pe *protocolError
+	var le *limitError
 	var ne net.Error
 	switch {
 	case draining:
@@ -281,6 +312,9 @@ func (c *Conn) readFailed(err error) *Result {
 	case errors.As(err, &pe):
 		c.log.Warn("ldap client sent a malformed message, disconnecting", "error", err)
 		return &Result{Code: ldap.LDAPResultProtocolError, Message: pe.msg}
+	case errors.As(err, &le):
+		c.log.Warn("ldap client sent a message over a limit, disconnecting", "error", err)
+		return &Result{Code: ldap.LDAPResultProtocolError, Message: le.msg}
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		return nil
 	case errors.As(err, &ne) && ne.Timeout():
@@ -304,7 +338,9 @@ func (c *Conn) finish(notice *Result) {
 		c.cancel()
 	}
 	if notice != nil {
-		_ = c.write(nil, encodeNotice(notice.Code, notice.Message))
+		if c.write(nil, encodeNotice(notice.Code, notice.Message)) == nil && !draining {
+			c.linger()
+		}
 	}
 	_ = c.Close()
 	c.opsWG.Wait()
@@ -321,6 +357,35 @@ func (c *Conn) finish(notice *Result) {
 			obs.ConnClosed(c)
 		}()
 	}
+}
+
+// Bounds of the lingering close after a notice of disconnection.
+const (
+	lingerTimeout = 2 * time.Second
+	lingerBytes   = 1 << 20
+)
+
+// linger half-closes the connection after a notice of disconnection and
+// reads what the client still sends, for at most lingerTimeout and
+// lingerBytes, until it closes its side. Closing a socket that holds
+// unread input makes the kernel answer with a reset, which can destroy
+// the notice before the client has read it, for instance while the
+// client is still sending the message that ended the connection. A
+// connection that cannot be half-closed is closed at once.
+func (c *Conn) linger() {
+	c.wmu.Lock()
+	nc := c.nc
+	c.wmu.Unlock()
+	if tc, ok := nc.(*tls.Conn); ok {
+		_ = tc.CloseWrite() // close_notify
+		nc = tc.NetConn()
+	}
+	cw, ok := nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	_ = c.raw.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_, _ = io.CopyN(io.Discard, nc, lingerBytes)
 }
 
 // setDeadline sets the read deadline d from now, or none for d == 0.

@@ -21,6 +21,32 @@ func malformed(format string, args ...any) error {
 	return &protocolError{msg: fmt.Sprintf(format, args...)}
 }
 
+// limitError is a message over one of the server's limits (its size, its
+// nesting, its number of elements) whose framing is intact, so that the
+// stream can go on after it. When id and op are known (known), the reader
+// answers a search (or write request) with adminLimitExceeded and reads
+// on; any other request over a limit ends the connection with a notice of
+// disconnection, as a malformed one does.
+type limitError struct {
+	msg   string
+	id    int64
+	op    uint8
+	known bool
+	// nesting marks BER nested deeper than the decoder's bound, which in
+	// a search means its filter.
+	nesting bool
+}
+
+func (e *limitError) Error() string { return "ldapserver: limit exceeded: " + e.msg }
+
+func overLimit(format string, args ...any) error {
+	return &limitError{msg: fmt.Sprintf(format, args...)}
+}
+
+// maxSkipFactor bounds the messages the reader reads past: up to this many
+// times Server.MaxMessageSize. Reading past costs time but no memory.
+const maxSkipFactor = 16
+
 // Tag numbers of the LDAPMessage protocolOp CHOICE (RFC 4511 4.2-4.14).
 const (
 	tagBindRequest      = 0
@@ -48,7 +74,9 @@ const (
 // readEnvelope reads one LDAPMessage from r, checking its tag and length
 // before allocating for its content. first is called once the first byte
 // has arrived, so that the caller can switch from the idle deadline to the
-// read deadline.
+// read deadline. A message longer than maxSize but at most maxSkipFactor
+// times as long is read past without being kept, and reported as a
+// *limitError holding its message ID and operation.
 func readEnvelope(r *bufio.Reader, maxSize int, first func()) ([]byte, error) {
 	tag, err := r.ReadByte()
 	if err != nil {
@@ -84,7 +112,7 @@ func readEnvelope(r *bufio.Reader, maxSize int, first func()) ([]byte, error) {
 		}
 	}
 	if n > maxSize {
-		return nil, malformed("message length %d exceeds the limit of %d bytes", n, maxSize)
+		return nil, skipMessage(r, hdr, n, maxSize)
 	}
 	buf := make([]byte, len(hdr)+n)
 	copy(buf, hdr)
@@ -92,6 +120,62 @@ func readEnvelope(r *bufio.Reader, maxSize int, first func()) ([]byte, error) {
 		return nil, unexpectedEOF(err)
 	}
 	return buf, nil
+}
+
+// skipMessage reads past the content of an oversized message of n bytes
+// whose header hdr has been read, and returns the *limitError that
+// answers it; a message too long to read past, or whose message ID and
+// operation cannot be found, is a protocol error.
+func skipMessage(r *bufio.Reader, hdr []byte, n, maxSize int) error {
+	msg := fmt.Sprintf("message of %d bytes exceeds the limit of %d bytes", n, maxSize)
+	if n/maxSkipFactor > maxSize {
+		return malformed("%s", msg)
+	}
+	// The message ID and the operation's tag come first: at most 2+8+1
+	// bytes.
+	prefix := make([]byte, len(hdr), len(hdr)+16)
+	copy(prefix, hdr)
+	prefix = prefix[:len(hdr)+min(n, 16)]
+	if _, err := io.ReadFull(r, prefix[len(hdr):]); err != nil {
+		return unexpectedEOF(err)
+	}
+	id, op, ok := peekMessage(prefix)
+	if !ok {
+		return malformed("%s", msg)
+	}
+	if _, err := r.Discard(n - min(n, 16)); err != nil {
+		return unexpectedEOF(err)
+	}
+	return &limitError{msg: msg, id: id, op: op, known: true}
+}
+
+// peekMessage finds the message ID and the protocolOp tag at the start of
+// an LDAPMessage (all of it, or its first bytes), without decoding the
+// rest.
+func peekMessage(b []byte) (id int64, op uint8, ok bool) {
+	if len(b) < 2 || b[0] != 0x30 {
+		return 0, 0, false
+	}
+	i := 2
+	if b[1]&0x80 != 0 {
+		i += int(b[1] & 0x7f)
+	}
+	if len(b) < i+2 || b[i] != 0x02 {
+		return 0, 0, false
+	}
+	n := int(b[i+1])
+	if n < 1 || n > 8 || len(b) < i+2+n+1 {
+		return 0, 0, false
+	}
+	v, err := parseInt(b[i+2 : i+2+n])
+	if err != nil || v < 0 || v > math.MaxInt32 {
+		return 0, 0, false
+	}
+	t := b[i+2+n]
+	if t&0xc0 != 0x40 || t&0x1f == 0x1f {
+		return 0, 0, false
+	}
+	return v, t & 0x1f, true
 }
 
 func unexpectedEOF(err error) error {
@@ -127,11 +211,11 @@ type decoder struct {
 
 func (d *decoder) element(b []byte, depth int) (*ber.Packet, []byte, error) {
 	if depth > d.maxDepth {
-		return nil, nil, malformed("BER nested deeper than %d", d.maxDepth)
+		return nil, nil, &limitError{msg: fmt.Sprintf("message nested deeper than %d levels", d.maxDepth), nesting: true}
 	}
 	d.elements++
 	if d.elements > maxElements {
-		return nil, nil, malformed("more than %d BER elements", maxElements)
+		return nil, nil, overLimit("message has more than %d elements", maxElements)
 	}
 	if len(b) < 2 {
 		return nil, nil, malformed("truncated BER element")

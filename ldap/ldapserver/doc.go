@@ -18,11 +18,16 @@
 // enforces the client's size limit and stops when the operation is
 // abandoned or the connection ends.
 //
-// Hostile input ends only the connection that sent it: a message whose
-// length exceeds [Server.MaxMessageSize], whose BER nests deeper than the
-// filter depth allows, or that does not parse as an LDAPMessage is
-// answered with a notice of disconnection (RFC 4511 4.4.1) and the
-// connection is closed; other connections keep being served. The layer
-// never changes asn1-ber's package-level limits: it checks a message's
-// structure itself before decoding it.
+// Hostile input ends at most the connection that sent it. A search over a
+// limit, with a filter nested deeper than [Server.MaxFilterDepth], with
+// too many BER elements, or longer than [Server.MaxMessageSize] (which is
+// read past without being kept), is answered adminLimitExceeded and the
+// connection stays, since its framing is intact. A message that does not
+// parse as an LDAPMessage, or any other request over a limit, is answered
+// with a notice of disconnection (RFC 4511 4.4.1) and the connection is
+// closed; the layer then half-closes it and reads what the client still
+// sends for a moment, so that the notice is not lost to a reset. Other
+// connections keep being served. The layer never changes asn1-ber's
+// package-level limits: it checks a message's structure itself before
+// decoding it.
 package ldapserver

@@ -6,7 +6,8 @@ import (
 )
 
 // checkFilter verifies that p is a Filter as RFC 4511 4.5.1.7 defines it,
-// nested at most maxDepth filters deep, so that a handler walking
+// nested at most maxDepth filters deep (a deeper one is a *limitError), so
+// that a handler walking
 // SearchRequest.Filter (or ldap.DecompileFilter) finds every child it
 // expects and never indexes past the end. It also gives the dnAttributes
 // flag of an extensible match the bool Value that go-ldap reads.
@@ -16,7 +17,7 @@ func checkFilter(p *ber.Packet, maxDepth int) error {
 
 func checkFilterAt(p *ber.Packet, depth, maxDepth int) error {
 	if depth > maxDepth {
-		return malformed("filter nested deeper than %d", maxDepth)
+		return overLimit("filter nested deeper than %d levels", maxDepth)
 	}
 	if p.ClassType != ber.ClassContext {
 		return malformed("filter element is not context-tagged")

@@ -1,7 +1,9 @@
 package ldapserver
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"testing"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -17,8 +19,15 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte{0x30, 0x05, 0x02, 0x01, 0x01, 0x42, 0x00}) // unbind
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := decodeMessage(b, DefaultMaxFilterDepth+5)
+		id, op, peeked := peekMessage(b)
 		if err != nil {
 			return
+		}
+		// What the reader answers a message over a limit with agrees with
+		// the full decoding (of a message that readEnvelope lets through,
+		// a SEQUENCE).
+		if b[0] == 0x30 && (!peeked || id != m.id || op != uint8(m.op.Tag)) {
+			t.Fatalf("peekMessage = %d, %d, %v; decoded %d, %d", id, op, peeked, m.id, m.op.Tag)
 		}
 		p, err := decodeBER(b, DefaultMaxFilterDepth+5)
 		if err != nil {
@@ -122,4 +131,38 @@ func plainAttributes(f *ber.Packet) bool {
 		return true
 	}
 	return plain(f.Children[0].Data.Bytes())
+}
+
+// FuzzReadEnvelope feeds client bytes to the framing reader with a small
+// size limit: a message is returned whole, or refused; one over the limit
+// that is read past leaves the reader at the byte after it, with the
+// message ID and operation that its first bytes hold. Nothing panics.
+func FuzzReadEnvelope(f *testing.F) {
+	f.Add([]byte{0x30, 0x05, 0x02, 0x01, 0x01, 0x42, 0x00})
+	f.Add(append([]byte{0x30, 0x81, 0x80, 0x02, 0x01, 0x07, 0x63, 0x7b}, make([]byte, 123)...))
+	f.Add([]byte{0x30, 0x84, 0x7f, 0xff, 0xff, 0xff, 0x02, 0x01})
+	const maxSize = 64
+	f.Fuzz(func(t *testing.T, b []byte) {
+		in := bytes.NewReader(b)
+		r := bufio.NewReader(in)
+		buf, err := readEnvelope(r, maxSize, func() {})
+		var le *limitError
+		switch {
+		case err == nil:
+			if len(buf) > maxSize+6 || !bytes.Equal(buf, b[:len(buf)]) {
+				t.Fatalf("returned %d bytes that are not the message's", len(buf))
+			}
+		case errors.As(err, &le):
+			if !le.known {
+				t.Fatal("a message read past without its ID")
+			}
+			id, op, ok := peekMessage(b)
+			if !ok || id != le.id || op != le.op {
+				t.Fatalf("read past message %d op %d; its start says %d op %d (%v)", le.id, le.op, id, op, ok)
+			}
+			if n := len(b) - in.Len() - r.Buffered(); n <= maxSize {
+				t.Fatalf("read past only %d bytes of an oversized message", n)
+			}
+		}
+	})
 }

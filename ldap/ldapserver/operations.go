@@ -76,6 +76,12 @@ func (c *Conn) dispatch(m *message, br *bufio.Reader) (*bufio.Reader, bool, erro
 		})
 	case tagSearchRequest:
 		req, err := parseSearch(m.op, c.st.maxFilterDepth)
+		var le *limitError
+		if errors.As(err, &le) {
+			// A filter too deep to evaluate is refused; the stream is
+			// intact, so the connection stays.
+			return br, false, c.refuseOverLimit(m.id, tagSearchRequest, le.msg)
+		}
 		if err != nil {
 			return br, false, err
 		}

@@ -46,9 +46,11 @@ type Server struct {
 	// StartTLS with protocolError, as RFC 4511 4.14.2 asks of a server
 	// without TLS.
 	TLSConfig *tls.Config
-	// MaxMessageSize bounds an LDAPMessage in bytes; a longer one closes
-	// the connection before anything is allocated for it. Zero means
-	// DefaultMaxMessageSize (1 MiB).
+	// MaxMessageSize bounds an LDAPMessage in bytes. Nothing is allocated
+	// for a longer one: a search or write request up to 16 times as long
+	// is read past and answered adminLimitExceeded, and the connection
+	// stays; anything else longer ends the connection with a notice of
+	// disconnection. Zero means DefaultMaxMessageSize (1 MiB).
 	MaxMessageSize int
 	// MaxConns bounds the connections served at once; at the bound, Serve
 	// stops accepting until one ends, leaving new clients in the
@@ -59,8 +61,11 @@ type Server struct {
 	// DefaultMaxOpsPerConn (64).
 	MaxOpsPerConn int
 	// MaxFilterDepth bounds the nesting of a search filter (and, with it,
-	// of any BER in a message); a deeper message closes the connection.
-	// Zero means DefaultMaxFilterDepth (32).
+	// of any BER in a message). A search with a deeper filter, or with
+	// more BER elements than the layer decodes (65,536), is answered
+	// adminLimitExceeded and the connection stays; another request nested
+	// that deep ends the connection with a notice of disconnection. Zero
+	// means DefaultMaxFilterDepth (32).
 	MaxFilterDepth int
 	// ReadTimeout bounds reading one message once its first byte arrived,
 	// and the TLS handshake. Zero means DefaultReadTimeout (30s); negative
