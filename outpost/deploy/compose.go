@@ -22,52 +22,41 @@ import (
 //
 // Every "$" in a value is doubled, so compose does not interpolate it.
 func Compose(in Input) ([]byte, error) {
-	p, err := in.prepare()
-	if err != nil {
-		return nil, err
-	}
-	name, err := p.containerName()
+	c, err := DockerContainer(in)
 	if err != nil {
 		return nil, err
 	}
 	svc := composeService{
-		ContainerName: name,
-		Image:         esc(p.image),
-		Restart:       "unless-stopped",
-		Environment: map[string]string{
-			"AUTHENTIK_HOST":         esc(strings.ToLower(p.s.AuthentikHost)),
-			"AUTHENTIK_INSECURE":     fmt.Sprint(p.s.AuthentikHostInsecure),
-			"AUTHENTIK_TOKEN":        esc(p.in.Token),
-			"AUTHENTIK_HOST_BROWSER": esc(p.s.AuthentikHostBrowser),
-		},
-		Labels: map[string]string{},
+		ContainerName: c.Name,
+		Image:         esc(c.Image),
+		Restart:       c.RestartPolicy,
+		Environment:   map[string]string{},
+		Labels:        map[string]string{},
+		NetworkMode:   esc(c.NetworkMode),
 		Healthcheck: composeHealthcheck{
-			Test:        p.healthcheckCommand(),
-			Interval:    "5s",
-			Retries:     20,
-			StartPeriod: "3s",
+			Interval:    c.Healthcheck.Interval.String(),
+			Retries:     c.Healthcheck.Retries,
+			StartPeriod: c.Healthcheck.StartPeriod.String(),
 		},
 	}
-	for k, v := range p.labels(name) {
+	for k, v := range c.Env {
+		svc.Environment[k] = esc(v)
+	}
+	for k, v := range c.Labels {
 		svc.Labels[esc(k)] = esc(v)
 	}
+	for _, s := range c.Healthcheck.Test {
+		svc.Healthcheck.Test = append(svc.Healthcheck.Test, esc(s))
+	}
 	f := composeFile{}
-	switch network := p.s.DockerNetwork; {
-	case network == "":
-	case network == "host", network == "none", network == "bridge", strings.HasPrefix(network, "container:"):
-		svc.NetworkMode = esc(network)
-	default:
-		svc.Networks = []string{esc(network)}
-		f.Networks = map[string]composeNetwork{esc(network): {External: true, Name: esc(network)}}
+	if c.Network != "" {
+		svc.Networks = []string{esc(c.Network)}
+		f.Networks = map[string]composeNetwork{esc(c.Network): {External: true, Name: esc(c.Network)}}
 	}
-	// Published ports mean nothing to a container without a network stack of
-	// its own (host, none, container:NAME).
-	if p.s.DockerMapPorts && (svc.NetworkMode == "" || svc.NetworkMode == "bridge") {
-		for _, pt := range dockerPorts(p.in.Type) {
-			svc.Ports = append(svc.Ports, fmt.Sprintf("%d:%d/%s", pt.port, pt.target(), pt.protocol))
-		}
+	for _, pt := range c.Ports {
+		svc.Ports = append(svc.Ports, fmt.Sprintf("%d:%d/%s", pt.Host, pt.Container, pt.Protocol))
 	}
-	f.Services = map[string]composeService{name: svc}
+	f.Services = map[string]composeService{c.Name: svc}
 
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)
@@ -163,11 +152,7 @@ func (p *prepared) labels(name string) map[string]string {
 // (any other image) has akoutpost healthcheck.
 func (p *prepared) healthcheckCommand() []string {
 	if len(p.in.HealthcheckCommand) > 0 {
-		out := make([]string, len(p.in.HealthcheckCommand))
-		for i, s := range p.in.HealthcheckCommand {
-			out[i] = esc(s)
-		}
-		return out
+		return append([]string(nil), p.in.HealthcheckCommand...)
 	}
 	if strings.HasPrefix(p.image, "ghcr.io/goauthentik/") {
 		return []string{"CMD", "/" + p.in.Type, "healthcheck"}

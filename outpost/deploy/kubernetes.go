@@ -57,6 +57,35 @@ const (
 // "<name[:55]>-metrics" that the ServiceMonitor selects, as authentik 2026.5
 // does, so kubernetes_service_type never exposes the unauthenticated metrics.
 func Kubernetes(in Input) ([]byte, error) {
+	objs, err := KubernetesObjects(in)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	for _, o := range objs {
+		y, err := yaml.Marshal(o.Object)
+		if err != nil {
+			return nil, fmt.Errorf("deploy: %s: writing YAML: %w", o.Component, err)
+		}
+		if out.Len() > 0 {
+			out.WriteString("---\n")
+		}
+		out.Write(y)
+	}
+	return out.Bytes(), nil
+}
+
+// KubernetesObject is one rendered object: the component that makes it (one
+// of the Component constants) and the object as a JSON tree, with
+// kubernetes_json_patches applied.
+type KubernetesObject struct {
+	Component string
+	Object    map[string]any
+}
+
+// KubernetesObjects returns the objects Kubernetes writes, in the same
+// order, as JSON trees a client can apply.
+func KubernetesObjects(in Input) ([]KubernetesObject, error) {
 	p, err := in.prepare()
 	if err != nil {
 		return nil, err
@@ -65,7 +94,7 @@ func Kubernetes(in Input) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out bytes.Buffer
+	var out []KubernetesObject
 	for _, c := range components {
 		if p.disabled(c) {
 			continue
@@ -83,17 +112,17 @@ func Kubernetes(in Input) ([]byte, error) {
 				return nil, fmt.Errorf("deploy: kubernetes_json_patches[%q]: %w", c, err)
 			}
 		}
-		y, err := yaml.Marshal(doc)
-		if err != nil {
-			return nil, fmt.Errorf("deploy: %s: writing YAML: %w", c, err)
+		m, ok := doc.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("deploy: kubernetes_json_patches[%q] made the object a %T, not an object", c, doc)
 		}
-		if out.Len() > 0 {
-			out.WriteString("---\n")
-		}
-		out.Write(y)
+		out = append(out, KubernetesObject{Component: c, Object: m})
 	}
-	return out.Bytes(), nil
+	return out, nil
 }
+
+// Components are the component names in authentik's reconcile order.
+func Components() []string { return append([]string(nil), components...) }
 
 // build returns the component's object, or nil when authentik would not
 // create it for this outpost.
