@@ -11,7 +11,9 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -54,7 +56,8 @@ func (e *APIError) Is(target error) bool {
 // ClientConfig configures a [Client]. Only URL and Token are required.
 type ClientConfig struct {
 	// URL is the core's URL (AUTHENTIK_HOST). Its path is a prefix: with
-	// https://h/sub the API is at https://h/sub/api/v3.
+	// https://h/sub the API is at https://h/sub/api/v3. unix:///path/to.sock
+	// reaches a core on a unix socket, as http://localhost.
 	URL *url.URL
 	// Token is the outpost's API token. It is sent only in the
 	// Authorization header and never appears in logs or errors.
@@ -85,7 +88,8 @@ type ClientConfig struct {
 // Client is a small client for the core's API (/api/v3), authenticated
 // with the outpost token. It is safe for concurrent use.
 type Client struct {
-	base      *url.URL // the core URL as configured
+	socket    string   // the unix socket the core listens on, if it does
+	base      *url.URL // the core URL as configured; http://localhost for a socket
 	api       string   // scheme://host/prefix/api/v3, no trailing slash
 	token     string
 	userAgent string
@@ -102,8 +106,12 @@ const pageSize = 100
 
 // NewClient validates cfg and builds a client. It does no I/O.
 func NewClient(cfg ClientConfig) (*Client, error) {
-	if cfg.URL == nil || cfg.URL.Host == "" || (cfg.URL.Scheme != "http" && cfg.URL.Scheme != "https") {
-		return nil, errors.New("outpost client: the core URL must be an absolute http or https URL")
+	socket, err := unixSocket(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("outpost client: %w", err)
+	}
+	if socket == "" && (cfg.URL == nil || cfg.URL.Host == "" || (cfg.URL.Scheme != "http" && cfg.URL.Scheme != "https")) {
+		return nil, errors.New("outpost client: the core URL must be an absolute http, https or unix URL")
 	}
 	if cfg.Token == "" {
 		return nil, errors.New("outpost client: the token is empty")
@@ -141,8 +149,15 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 
 	base := *cfg.URL
 	base.User = nil
+	if socket != "" {
+		if hc.Transport, err = socketTransport(hc.Transport, socket); err != nil {
+			return nil, fmt.Errorf("outpost client: %w", err)
+		}
+		base = url.URL{Scheme: "http", Host: socketHost, RawQuery: cfg.URL.RawQuery}
+	}
 	prefix := strings.TrimSuffix(base.EscapedPath(), "/")
 	c := &Client{
+		socket:    socket,
 		base:      &base,
 		api:       base.Scheme + "://" + base.Host + prefix + "/api/v3",
 		token:     cfg.Token,
@@ -196,7 +211,55 @@ func coreTransport(rt http.RoundTripper, insecure bool) http.RoundTripper {
 	return t
 }
 
-// BaseURL returns the core URL as configured (without user info).
+// socketHost is the host of requests to a core on a unix socket: the
+// socket needs none, and authentik's embedded outpost names it so too.
+const socketHost = "localhost"
+
+// unixSocket returns the socket path of a unix:///path/to.sock core URL,
+// or "" for any other URL.
+func unixSocket(u *url.URL) (string, error) {
+	if u == nil || u.Scheme != "unix" {
+		return "", nil
+	}
+	if (u.Host != "" && u.Host != socketHost) || !strings.HasPrefix(u.Path, "/") || u.Path == "/" {
+		return "", fmt.Errorf("core URL %q: a unix socket URL is unix:///absolute/path/to.sock", u.Redacted())
+	}
+	return u.Path, nil
+}
+
+// socketTransport is rt dialing the unix socket at path for every request,
+// without a proxy.
+func socketTransport(rt http.RoundTripper, path string) (http.RoundTripper, error) {
+	t, ok := rt.(*http.Transport)
+	if !ok {
+		return nil, errors.New("a core on a unix socket needs an *http.Transport (or none) in HTTPClient")
+	}
+	t = t.Clone()
+	t.Proxy = nil
+	var d net.Dialer
+	t.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, "unix", path)
+	}
+	return t, nil
+}
+
+// Internal reports whether the core is reached at an address browsers
+// cannot use: a unix socket, a loopback or unspecified address, or
+// localhost. Browser-facing URLs then come from the authentik_host setting.
+func (c *Client) Internal() bool {
+	if c.socket != "" {
+		return true
+	}
+	host := c.base.Hostname()
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && (ip.IsLoopback() || ip.IsUnspecified())
+}
+
+// BaseURL returns the core URL as configured (without user info), or
+// http://localhost for a core on a unix socket.
 func (c *Client) BaseURL() *url.URL { u := *c.base; return &u }
 
 // UserAgent returns the User-Agent every request carries.

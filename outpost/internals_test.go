@@ -43,6 +43,8 @@ func TestControlURL(t *testing.T) {
 		{"http://localhost:9000/foo/bar/", 0, "ws://localhost:9000/foo/bar/ws/outpost/" + pk + "/?attempt=0&instance_uuid=" + inst},
 		{"http://localhost:9000/foo/bar", 0, "ws://localhost:9000/foo/bar/ws/outpost/" + pk + "/?attempt=0&instance_uuid=" + inst},
 		{"http://localhost:9000?foo=bar", 1, "ws://localhost:9000/ws/outpost/" + pk + "/?attempt=1&foo=bar&instance_uuid=" + inst},
+		// A unix socket: the socket is dialed, the URL names localhost.
+		{"unix:///run/authentik/core.sock?foo=bar", 0, "ws://localhost/ws/outpost/" + pk + "/?attempt=0&foo=bar&instance_uuid=" + inst},
 	}
 	for _, c := range cases {
 		o, err := outpost.New(outpost.Config{CoreURL: c.core, Token: "t", InstanceUUID: inst,

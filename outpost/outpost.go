@@ -35,7 +35,10 @@ var ErrUnsupportedType = errors.New("no provider for the outpost's type")
 type Config struct {
 	// CoreURL is the core's URL (AUTHENTIK_HOST). Its path is a prefix
 	// (https://h/sub/ puts the API at /sub/api/v3/) and its query parameters
-	// are added to the websocket URL, as authentik does.
+	// are added to the websocket URL, as authentik does. A core on a unix
+	// socket is unix:///path/to.sock: the API, the websocket and the
+	// provider's back-channel calls (token, JWKS, flows) all use it, and
+	// browsers are sent to the authentik_host setting.
 	CoreURL string
 	// Token is the outpost's token (AUTHENTIK_TOKEN). It never appears in
 	// logs or errors.
@@ -45,7 +48,9 @@ type Config struct {
 	Insecure bool
 	// BrowserURL is the core URL for browser redirects
 	// (AUTHENTIK_HOST_BROWSER). Empty: the outpost setting
-	// authentik_host_browser, else CoreURL.
+	// authentik_host_browser; else, when CoreURL is internal (a unix
+	// socket, loopback, localhost), the setting authentik_host; else
+	// CoreURL. The settings are followed live, at every refresh.
 	BrowserURL string
 
 	// Providers are the outpost types this outpost can serve; it runs the
@@ -107,8 +112,9 @@ type Outpost struct {
 	instance  string
 	jitter    time.Duration
 
-	running   atomic.Bool
-	connected atomic.Bool
+	running      atomic.Bool
+	connected    atomic.Bool
+	warnedNoHost atomic.Bool // about an internal core URL without authentik_host
 
 	// refreshNow asks for an immediate refresh (Refresh, SIGUSR1);
 	// refreshSoon for one after the update jitter (core trigger,
@@ -134,8 +140,8 @@ func New(cfg Config) (*Outpost, error) {
 	if err != nil {
 		return nil, fmt.Errorf("outpost: core URL: %w", err)
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("outpost: core URL %q must be an absolute http or https URL", u.Redacted())
+	if (u.Scheme != "http" && u.Scheme != "https" || u.Host == "") && u.Scheme != "unix" {
+		return nil, fmt.Errorf("outpost: core URL %q must be an absolute http, https or unix URL", u.Redacted())
 	}
 	if cfg.Token == "" {
 		return nil, errors.New("outpost: the token is empty")
@@ -214,6 +220,9 @@ func New(cfg Config) (*Outpost, error) {
 	if err != nil {
 		return nil, fmt.Errorf("outpost: %w", err)
 	}
+	// The websocket goes where the API goes: over the socket, as
+	// ws://localhost, for a core on a unix socket.
+	o.coreURL = o.api.BaseURL()
 	o.env = &Env{
 		API:          o.api,
 		Logger:       o.log,

@@ -103,8 +103,10 @@ func TestStartupAndHello(t *testing.T) {
 	if u.Env == nil || u.Env.API == nil || u.Env.Logger == nil || u.Env.Registerer == nil || u.Env.Certificates == nil {
 		t.Errorf("Apply got an incomplete Env %+v", u.Env)
 	}
-	if u.Outpost.BrowserURL != core.url() {
-		t.Errorf("BrowserURL = %q, want the core URL", u.Outpost.BrowserURL)
+	// The core is on loopback, which browsers cannot reach: they are sent
+	// to authentik_host.
+	if u.Outpost.BrowserURL != "https://auth.example" {
+		t.Errorf("BrowserURL = %q, want authentik_host", u.Outpost.BrowserURL)
 	}
 
 	reqs := core.requestList()

@@ -82,7 +82,8 @@ type Info struct {
 	Version string
 	// BrowserURL is the core URL browsers are sent to: the
 	// AUTHENTIK_HOST_BROWSER of the config, else the outpost setting
-	// authentik_host_browser, else the core URL.
+	// authentik_host_browser, else, for a core at an internal address, the
+	// setting authentik_host, else the core URL (see Config.BrowserURL).
 	BrowserURL string
 }
 

@@ -170,12 +170,21 @@ func (o *Outpost) setConnectionMetric(info Info, up bool) {
 	o.metrics.Connection.WithLabelValues(info.Name, info.Type, o.instance).Set(v)
 }
 
+// browserURL is the core URL browsers are sent to (see
+// Config.BrowserURL). A core reached at an internal address hands out
+// OIDC URLs with that address, which only the outpost can use.
 func (o *Outpost) browserURL(s Settings) string {
 	switch {
 	case o.cfg.BrowserURL != "":
 		return o.cfg.BrowserURL
 	case s.AuthentikHostBrowser != "":
 		return s.AuthentikHostBrowser
+	case o.api.Internal() && s.AuthentikHost != "":
+		return s.AuthentikHost
+	}
+	if o.api.Internal() && o.warnedNoHost.CompareAndSwap(false, true) {
+		o.log.Warn("the core is reached at an internal address and the outpost's authentik_host setting is empty: browsers are sent to the internal address",
+			"core", o.api.BaseURL().Redacted())
 	}
 	u := o.api.BaseURL()
 	u.RawQuery, u.Fragment = "", "" // query parameters are for the websocket

@@ -22,6 +22,8 @@ type Settings struct {
 	// standalone outposts. Default "info"; see [ParseLogLevel].
 	LogLevel string `mapstructure:"log_level"`
 	// AuthentikHost is the core URL as browsers and deployments see it.
+	// Browsers are sent to it when the outpost reaches the core at an
+	// internal address (see Config.BrowserURL).
 	AuthentikHost string `mapstructure:"authentik_host"`
 	// AuthentikHostInsecure becomes AUTHENTIK_INSECURE of deployments.
 	AuthentikHostInsecure bool `mapstructure:"authentik_host_insecure"`

@@ -106,8 +106,8 @@ func readEnvironment(getenv func(string) string, requireCore bool) (environment,
 		return env, errors.New("environment variable `AUTHENTIK_TOKEN` not set")
 	}
 	u, err := url.Parse(env.Host)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return env, fmt.Errorf("AUTHENTIK_HOST: %q is not an http(s) URL", env.Host)
+	if err != nil || ((u.Scheme != "http" && u.Scheme != "https") || u.Host == "") && !(u.Scheme == "unix" && u.Path != "") {
+		return env, fmt.Errorf("AUTHENTIK_HOST: %q is not an http(s) URL or unix:///path/to.sock", env.Host)
 	}
 	return env, nil
 }

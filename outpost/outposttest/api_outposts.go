@@ -62,11 +62,15 @@ func paginate[T any](w http.ResponseWriter, r *http.Request, items []T, render f
 }
 
 // baseURL is the core URL as the request reached it; authentik builds the
-// URLs it hands out (OIDC endpoints) from the request too.
+// URLs it hands out (OIDC endpoints, issuers) from the request too,
+// believing X-Forwarded-Proto as it does behind its reverse proxy.
 func baseURL(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+		scheme = p
 	}
 	return scheme + "://" + r.Host
 }
