@@ -3,6 +3,8 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -134,6 +136,48 @@ func TestWebsocketOnHTTPSListenerWithHTTP2(t *testing.T) {
 		}
 	}
 	conn.Close(websocket.StatusNormalClosure, "")
+}
+
+// TestHTTP2NoExtendedConnect guards the reason websockets keep working
+// with h2 on: browsers open a websocket over an HTTP/2 connection only when
+// the server's SETTINGS offer extended CONNECT (RFC 8441,
+// SETTINGS_ENABLE_CONNECT_PROTOCOL = 1), and the proxy's websockets are
+// HTTP/1.1 upgrades. Should the HTTP/2 server start offering it, browsers
+// would send websockets where the proxy cannot pass them on.
+func TestHTTP2NoExtendedConnect(t *testing.T) {
+	e := newHTTPSEnv(t)
+	conn, err := tls.Dial("tcp", e.httpsAddr, &tls.Config{ServerName: "app.test", InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("ALPN chose %q, want h2", p)
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	// The client preface and an empty SETTINGS frame.
+	if _, err := io.WriteString(conn, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"); err != nil {
+		t.Fatal(err)
+	}
+	// The server's first frame is its SETTINGS.
+	var hdr [9]byte
+	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+		t.Fatal(err)
+	}
+	length := int(hdr[0])<<16 | int(hdr[1])<<8 | int(hdr[2])
+	if hdr[3] != 0x4 || length%6 != 0 || length > 1<<14 {
+		t.Fatalf("first frame: type %d, length %d, want SETTINGS", hdr[3], length)
+	}
+	payload := make([]byte, length)
+	if _, err := io.ReadFull(conn, payload); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < length; i += 6 {
+		id, val := binary.BigEndian.Uint16(payload[i:]), binary.BigEndian.Uint32(payload[i+2:])
+		if id == 0x8 && val == 1 {
+			t.Fatal("the HTTP/2 server offers extended CONNECT: browsers would send websockets over HTTP/2")
+		}
+	}
 }
 
 // TestCurlHTTP2: curl, built with nghttp2, gets HTTP/2 from the HTTPS
