@@ -27,7 +27,16 @@
 //   - The certificate is chosen by SNI against each provider's
 //     tls_server_name (exact, then wildcard).
 //   - Filters are evaluated in full (RFC 4515, including >=, <= and ~=,
-//     with three-valued logic), so OR filters over objectClass work.
+//     with three-valued logic), so OR filters over objectClass work;
+//     extensible match honours :dn: and the matching rule named.
+//   - Attributes are found by any name or OID their type has in the
+//     published subschema (commonName, 2.5.4.3 and cn alike) in filters,
+//     attribute lists and compare, and returned under the server's name.
+//   - No attribute is sent without values, nor a non-DN attribute whose
+//     only value is empty (RFC 4511 4.1.7): a user without email has no
+//     mail, one in no group no memberOf.
+//   - Filters over the depth or size limits are answered adminLimitExceeded
+//     and the connection stays.
 //   - Search errors are answered as LDAP results; the connection stays up.
 //   - sizeLimit is answered with sizeLimitExceeded, and the paged-results
 //     control (RFC 2696) is implemented with working cookies.
@@ -48,9 +57,8 @@
 //     instead of an empty or partial one.
 //
 // Entries otherwise keep authentik's shape, including its quirks that
-// clients may rely on: a user without an email has one empty mail value,
-// memberOf is sent even when it has no values, and custom attributes
-// override built-in ones of the same name.
+// clients may rely on: the containers name their cn commonName, and custom
+// attributes override built-in ones of the same type.
 //
 // In direct search mode, equality filters on cn, mail, member and memberOf
 // are passed to the core's API, whose matching is exact (case-sensitive),

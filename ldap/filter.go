@@ -143,10 +143,11 @@ func parseFilter(s string) (*filter, error) {
 }
 
 // filterFromPacket converts a BER-encoded filter (RFC 4511 Filter) as it
-// arrives in a SearchRequest.
+// arrives in a SearchRequest. Its top level is depth 1, as the protocol
+// layer counts, so both refuse the same filters for depth.
 func filterFromPacket(p *ber.Packet) (*filter, error) {
 	nodes := 0
-	return convertFilter(p, 0, &nodes)
+	return convertFilter(p, 1, &nodes)
 }
 
 func packetString(p *ber.Packet) string {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	goldap "github.com/go-ldap/ldap/v3"
+
 	"github.com/akoutpost/akoutpost/ldap/ldapserver"
 )
 
@@ -189,9 +191,36 @@ func TestFilterParseErrors(t *testing.T) {
 			t.Errorf("parseFilter(%q) succeeded", f)
 		}
 	}
-	deep := strings.Repeat("(!", 40) + "(cn=a)" + strings.Repeat(")", 40)
-	if _, err := parseFilter(deep); err == nil {
-		t.Error("a filter nested 40 deep was accepted")
+	// Filters over the limits are refused with adminLimitExceeded, not
+	// as malformed: 32 levels pass, 33 do not; 1024 elements pass, 1025
+	// do not.
+	nested := func(levels int) string {
+		return strings.Repeat("(!", levels-1) + "(cn=a)" + strings.Repeat(")", levels-1)
+	}
+	wide := func(n int) string { return "(|" + strings.Repeat("(cn=a)", n-1) + ")" }
+	for _, tt := range []struct {
+		filter string
+		code   uint16
+	}{
+		{nested(32), 0},
+		{nested(33), goldap.LDAPResultAdminLimitExceeded},
+		{nested(40), goldap.LDAPResultAdminLimitExceeded},
+		{wide(1024), 0},
+		{wide(1025), goldap.LDAPResultAdminLimitExceeded},
+	} {
+		_, err := parseFilter(tt.filter)
+		code := uint16(0)
+		if err != nil {
+			code, _ = filterError(err)
+		}
+		if code != tt.code {
+			t.Errorf("filter of %d bytes: code %d (%v), want %d", len(tt.filter), code, err, tt.code)
+		}
+	}
+	p, _ := goldap.CompileFilter("(cn=a)")
+	p.Tag = 12 // no such filter choice
+	if code, msg := filterError(func() error { _, err := filterFromPacket(p); return err }()); code != goldap.LDAPResultProtocolError || !strings.Contains(msg, "invalid filter") {
+		t.Errorf("malformed filter: %d %q", code, msg)
 	}
 }
 

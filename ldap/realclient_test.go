@@ -1,6 +1,7 @@
 package ldap_test
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -146,5 +147,118 @@ kill $pid 2>/dev/null || true
 		if !strings.Contains(string(out), want) {
 			t.Errorf("getent output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// runStatus runs a client and returns its output and exit status, for
+// clients that report an LDAP error through their status.
+func runStatus(t *testing.T, name string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "LDAPTLS_REQCERT=never", "LDAPCONF=/dev/null", "LDAPRC=/dev/null")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(out), ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, out)
+	}
+	return string(out), 0
+}
+
+// The protocol gaps of issue 16, as ldapsearch sees them: the :dn: flag of
+// extensible match, attribute aliases and OIDs from the subschema in
+// filters and attribute lists, no attribute without values, and a filter
+// over the depth limit answered with a result.
+func TestLdapsearchProtocolGaps(t *testing.T) {
+	requireTool(t, "ldapsearch")
+	s := startStack(t, e2eBlueprint(t), "ldap-outpost", nil)
+	auth := []string{"-H", "ldap://" + s.addr, "-x", "-D", userDN("admin"), "-w", "admin-pw", "-LLL"}
+	lower := strings.ToLower
+
+	out := run(t, "ldapsearch", append(auth, "-b", base, "(ou:dn:=groups)", "1.1")...)
+	for _, want := range []string{"dn: ou=groups,", "dn: cn=admins,ou=groups,", "dn: cn=staff,ou=groups,"} {
+		if !strings.Contains(lower(out), lower(want)) {
+			t.Errorf("(ou:dn:=groups) lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(lower(out), "ou=users") {
+		t.Errorf("(ou:dn:=groups) found users:\n%s", out)
+	}
+
+	out = run(t, "ldapsearch", append(auth, "-b", userDN("outsider"), "-s", "base", "(&(2.5.4.0=user)(commonName=outsider))",
+		"commonName", "2.5.4.4", "userid", "rfc822Mailbox", "memberOf")...)
+	for _, want := range []string{"cn: outsider", "sn: Out Sider", "uid: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("aliases: output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, unwanted := range []string{"commonName:", "mail:", "memberOf:"} {
+		if strings.Contains(out, unwanted) {
+			t.Errorf("aliases: output has %q (outsider has no email and no groups):\n%s", unwanted, out)
+		}
+	}
+
+	deep := strings.Repeat("(!", 40) + "(cn=admin)" + strings.Repeat(")", 40)
+	out, status := runStatus(t, "ldapsearch", append(auth, "-b", base, deep, "cn")...)
+	if status != 11 || !strings.Contains(out, "filter nested deeper than 32 levels") {
+		t.Errorf("filter nested 40 deep: status %d, want 11 (adminLimitExceeded):\n%s", status, out)
+	}
+}
+
+const ldap3GapsScript = `
+import sys
+from ldap3 import Server, Connection, SUBTREE, BASE, NONE
+host, port, dn, pw, base, outsider = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+# Without the schema, and without filling in requested attributes the
+# server did not send, ldap3 shows the attributes as the server sends them.
+conn = Connection(Server(host, port=port, get_info=NONE), dn, pw, auto_bind=True, return_empty_attributes=False)
+
+def dns():
+    return [r['dn'].lower() for r in conn.response if r['type'] == 'searchResEntry']
+
+conn.search(base, '(ou:dn:=groups)', SUBTREE, attributes=['1.1'])
+print('dnflag', ' '.join(sorted(d.split(',')[0] for d in dns())))
+
+conn.search(outsider, '(2.5.4.3=OUTSIDER)', BASE, attributes=['commonName', 'surname', 'userid', 'rfc822Mailbox', 'memberOf'])
+print('aliases', ' '.join(sorted(conn.response[0]['raw_attributes'].keys())))
+
+for b, attrs in (('', ['*', '+']), (outsider, ['*', '+'])):
+    conn.search(b, '(objectClass=*)', BASE, attributes=attrs)
+    for name, values in conn.response[0]['raw_attributes'].items():
+        # entryDN of the root DSE is the empty DN, a valid value.
+        if len(values) == 0 or values == [b''] and name != 'entryDN':
+            print('empty', repr(b), name)
+
+# An equality filter is three BER elements: 25,000 make 75,001.
+conn.search(base, '(|' + '(cn=a)' * 25000 + ')', SUBTREE, attributes=['cn'])
+print('wide', conn.result['result'], conn.result['message'])
+conn.search(base, '(cn=' + 'x' * (1200 * 1024) + ')', SUBTREE, attributes=['cn'])
+print('huge', conn.result['result'], conn.result['message'])
+conn.search(base, '(cn=admin)', SUBTREE, attributes=['cn'])
+print('after', conn.result['result'], len(dns()))
+`
+
+// The same gaps through Python ldap3, plus filters over the size limits:
+// answered adminLimitExceeded, and the connection serves on.
+func TestPythonLDAP3ProtocolGaps(t *testing.T) {
+	requireTool(t, "/usr/bin/python3", "-c", "import ldap3")
+	s := startStack(t, e2eBlueprint(t), "ldap-outpost", nil)
+	host, port, _ := strings.Cut(s.addr, ":")
+	out := run(t, "/usr/bin/python3", "-c", ldap3GapsScript, host, port, userDN("admin"), "admin-pw", base, userDN("outsider"))
+	for _, want := range []string{
+		"dnflag cn=admins cn=staff ou=groups\n",
+		"aliases cn sn uid\n",
+		"wide 11 message has more than 65536 elements\n",
+		"huge 11 message of ",
+		"after 0 2\n", // admin's user entry and virtual group
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ldap3 output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "empty") {
+		t.Errorf("attributes without values:\n%s", out)
 	}
 }

@@ -36,7 +36,8 @@ func searchFail(code uint16, reason, app, msg string) searchOutcome {
 func (p *Provider) search(ctx context.Context, cs *connState, req *ldapserver.SearchRequest, w ldapserver.SearchWriter) searchOutcome {
 	f, err := filterFromPacket(req.Filter)
 	if err != nil {
-		return searchFail(goldap.LDAPResultProtocolError, "filter_parse_fail", "", "invalid filter: "+err.Error())
+		code, msg := filterError(err)
+		return searchFail(code, "filter_parse_fail", "", msg)
 	}
 	baseKey, err := cs.baseKey(req.BaseDN)
 	if err != nil {
