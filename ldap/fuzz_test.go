@@ -75,7 +75,8 @@ func FuzzDNKey(f *testing.F) {
 // panicking, and index-assisted evaluation agrees with a scan.
 func FuzzFilter(f *testing.F) {
 	for _, s := range []string{"(objectClass=user)", "(&(cn=a*)(!(mail=*)))", "(|(uidNumber>=2000)(gidNumber<=1))",
-		"(memberOf:1.2.840.113556.1.4.1941:=cn=x)", "(cn~=ADMIN)", "(member=cn=viewer,ou=users,dc=ldap,dc=goauthentik,dc=io)"} {
+		"(memberOf:1.2.840.113556.1.4.1941:=cn=x)", "(cn~=ADMIN)", "(member=cn=viewer,ou=users,dc=ldap,dc=goauthentik,dc=io)",
+		"(|(commonName=groups)(2.5.4.3=admin))", "(ou:dn:=groups)", "(:dn:caseExactMatch:=users)", "(cn;lang-en=x)"} {
 		f.Add(s)
 	}
 	s := e2eSnapshot(f)
@@ -101,10 +102,12 @@ func FuzzFilter(f *testing.F) {
 }
 
 // FuzzFilterPacket: arbitrary BER, as a hostile client could send inside a
-// SearchRequest, converts or fails without panicking, and evaluation of
-// whatever converts never panics either.
+// SearchRequest, converts or fails without panicking, evaluation of
+// whatever converts never panics either, and a search through the indexes
+// finds what a scan finds.
 func FuzzFilterPacket(f *testing.F) {
-	for _, s := range []string{"(objectClass=user)", "(&(cn=a*b*c)(!(uidNumber<=5)))", "(cn:dn:2.5.13.2:=x)"} {
+	for _, s := range []string{"(objectClass=user)", "(&(cn=a*b*c)(!(uidNumber<=5)))", "(cn:dn:2.5.13.2:=x)",
+		"(:dn:2.5.13.1:=ou=groups,dc=ldap,dc=goauthentik,dc=io)", "(2.5.4.0=*)"} {
 		p, _ := goldap.CompileFilter(s)
 		f.Add(p.Bytes())
 	}
@@ -118,8 +121,15 @@ func FuzzFilterPacket(f *testing.F) {
 		if err != nil {
 			return
 		}
+		var a, b []string
 		for _, e := range s.entries {
-			flt.matches(e)
+			if flt.matches(e) {
+				b = append(b, e.DN)
+			}
+		}
+		s.run(&query{baseKey: s.prov.baseKey, scope: scopeSubtree, filter: flt}, func(e *entry) bool { a = append(a, e.DN); return true })
+		if strings.Join(a, "|") != strings.Join(b, "|") {
+			t.Fatalf("index %q, scan %q", a, b)
 		}
 	})
 }
