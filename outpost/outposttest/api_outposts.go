@@ -206,10 +206,14 @@ func (s *Server) providerJSON(p *provider) map[string]any {
 			out["assigned_application_slug"], out["assigned_application_name"] = a.slug, a.name
 		}
 	}
-	if p.kind == kindProxy {
+	switch p.kind {
+	case kindProxy:
 		out["component"], out["verbose_name"], out["verbose_name_plural"] = "ak-provider-proxy-form", "Proxy Provider", "Proxy Providers"
 		out["meta_model_name"] = "authentik_providers_proxy.proxyprovider"
-	} else {
+	case kindRADIUS:
+		out["component"], out["verbose_name"], out["verbose_name_plural"] = "ak-provider-radius-form", "Radius Provider", "Radius Providers"
+		out["meta_model_name"] = "authentik_providers_radius.radiusprovider"
+	default:
 		out["component"], out["verbose_name"], out["verbose_name_plural"] = "ak-provider-ldap-form", "LDAP Provider", "LDAP Providers"
 		out["meta_model_name"] = "authentik_providers_ldap.ldapprovider"
 	}
@@ -247,8 +251,11 @@ func (s *Server) handleProviderConfigs(kind string) http.HandlerFunc {
 		list := s.visibleProviders(rc, kind)
 		base := baseURL(r)
 		render := func(p *provider) any { return s.ldapConfigJSON(p) }
-		if kind == kindProxy {
+		switch kind {
+		case kindProxy:
 			render = func(p *provider) any { return s.proxyConfigJSON(p, base) }
+		case kindRADIUS:
+			render = func(p *provider) any { return s.radiusConfigJSON(p) }
 		}
 		paginate(w, r, list, render)
 	}

@@ -42,6 +42,8 @@ var modelAppliers = map[string]applier{
 	"authentik_providers_ldap.ldapprovider": {set(append([]string{"base_dn", "certificate", "tls_server_name",
 		"uid_start_number", "gid_start_number", "search_mode", "bind_mode", "mfa_support"}, providerCommon...)...),
 		applyProvider(kindLDAP)},
+	"authentik_providers_radius.radiusprovider": {set(append([]string{"client_networks", "shared_secret",
+		"mfa_support", "certificate"}, providerCommon...)...), applyProvider(kindRADIUS)},
 	"authentik_outposts.outpost":                         {set("name", "type", "providers", "config", "service_connection", "managed"), applyOutpost},
 	"authentik_crypto.certificatekeypair":                {set("name", "certificate_data", "key_data", "managed"), applyCert},
 	"authentik_stages_authenticator_totp.totpdevice":     {set("user", "name", "key", "digits", "step", "confirmed", "tolerance", "t0", "drift"), applyTOTP},
@@ -212,6 +214,12 @@ func applyProvider(kind string) func(m *model, existing any, f fields, ident str
 				p.cookieSecret = m.deriveAlnum(32, "cookie_secret", ident)
 				p.authorization = m.flowBySlug("default-provider-authorization-implicit-consent")
 				p.invalidation = m.flowBySlug("default-provider-invalidation-flow")
+			} else if kind == kindRADIUS {
+				// authentik's defaults: a generated secret, every address.
+				p.sharedSecret = m.deriveAlnum(40, "shared_secret", ident)
+				p.clientNetworks, p.mfaSupport = "0.0.0.0/0, ::/0", true
+				p.authorization = m.flowBySlug("default-authentication-flow")
+				p.invalidation = m.flowBySlug("default-invalidation-flow")
 			} else {
 				p.baseDN, p.uidStart, p.gidStart = "DC=ldap,DC=goauthentik,DC=io", 2000, 4000
 				p.searchMode, p.bindMode, p.mfaSupport = "direct", "direct", true
@@ -234,6 +242,9 @@ func applyProvider(kind string) func(m *model, existing any, f fields, ident str
 				f.str("client_id", &p.clientID), f.str("client_secret", &p.clientSecret),
 				f.str("cookie_secret", &p.cookieSecret), ref(f, "signing_key", &p.signingKey),
 				redirectURIs(f, &p.redirectURIs))
+		} else if kind == kindRADIUS {
+			errs = append(errs, f.str("client_networks", &p.clientNetworks), f.str("shared_secret", &p.sharedSecret),
+				f.boolean("mfa_support", &p.mfaSupport))
 		} else {
 			errs = append(errs, f.str("base_dn", &p.baseDN), f.str("tls_server_name", &p.tlsServerName),
 				f.integer("uid_start_number", &p.uidStart), f.integer("gid_start_number", &p.gidStart),
@@ -256,6 +267,16 @@ func validateProvider(f fields, p *provider) error {
 	}
 	if _, err := timedelta(p.tokenValidity); p.kind == kindProxy && err != nil {
 		return f.errorf("access_token_validity", "%v", err)
+	}
+	if p.kind == kindRADIUS {
+		// RadiusProviderRequest: both at least one character.
+		if p.sharedSecret == "" {
+			return f.errorf("shared_secret", "may not be blank")
+		}
+		if p.clientNetworks == "" {
+			return f.errorf("client_networks", "may not be blank")
+		}
+		return nil
 	}
 	if p.kind == kindLDAP {
 		for _, v := range []string{p.searchMode, p.bindMode} {
@@ -330,8 +351,8 @@ func applyOutpost(m *model, existing any, f fields, ident string) (any, error) {
 	if o.name == "" {
 		return nil, f.errorf("name", "is required")
 	}
-	if o.otype != kindProxy && o.otype != kindLDAP {
-		return nil, f.errorf("type", "must be proxy or ldap, not %q", o.otype)
+	if o.otype != kindProxy && o.otype != kindLDAP && o.otype != kindRADIUS {
+		return nil, f.errorf("type", "must be proxy, ldap or radius, not %q", o.otype)
 	}
 	for _, p := range o.providers {
 		if p.kind != o.otype {
@@ -509,10 +530,12 @@ func (m *model) objectsOf(name string) ([]any, bool) {
 		for _, o := range m.apps {
 			out = append(out, o)
 		}
-	case "authentik_providers_proxy.proxyprovider", "authentik_providers_ldap.ldapprovider":
+	case "authentik_providers_proxy.proxyprovider", "authentik_providers_ldap.ldapprovider",
+		"authentik_providers_radius.radiusprovider":
 		for _, o := range m.providers {
 			if name == "authentik_providers_proxy.proxyprovider" && o.kind == kindProxy ||
-				name == "authentik_providers_ldap.ldapprovider" && o.kind == kindLDAP {
+				name == "authentik_providers_ldap.ldapprovider" && o.kind == kindLDAP ||
+				name == "authentik_providers_radius.radiusprovider" && o.kind == kindRADIUS {
 				out = append(out, o)
 			}
 		}

@@ -6,13 +6,17 @@
 // It serves, with the paths and JSON of authentik's OpenAPI schema:
 //
 //   - /api/v3/outposts/instances/, /api/v3/outposts/proxy/,
-//     /api/v3/outposts/ldap/ and /api/v3/root/config/;
+//     /api/v3/outposts/ldap/, /api/v3/outposts/radius/ and
+//     /api/v3/root/config/;
 //   - /api/v3/crypto/certificatekeypairs/{id}/ with view_certificate/ and
 //     view_private_key/ (key pairs without PEM get a generated
 //     self-signed certificate);
 //   - /api/v3/core/users/, /api/v3/core/groups/ (with the filters the LDAP
-//     outpost uses), /api/v3/core/users/me/ and
-//     /api/v3/outposts/ldap/{id}/check_access/;
+//     outpost uses), /api/v3/core/users/me/,
+//     /api/v3/outposts/ldap/{id}/check_access/ and
+//     /api/v3/outposts/radius/{id}/check_access/ (whose attributes are
+//     those set with [Server.SetRadiusAttributes], as property mappings
+//     are Python the test core does not run);
 //   - the flow executor /api/v3/flows/executor/{slug}/ with the
 //     identification, password and authenticator-validation (TOTP and
 //     static tokens) stages;
@@ -36,7 +40,11 @@
 // permissions; the tags !KeyOf, !Find and !Env; the models
 // authentik_core.user, authentik_core.group, authentik_rbac.role,
 // authentik_core.application, authentik_providers_proxy.proxyprovider,
-// authentik_providers_ldap.ldapprovider, authentik_outposts.outpost,
+// authentik_providers_ldap.ldapprovider,
+// authentik_providers_radius.radiusprovider (client_networks,
+// shared_secret, mfa_support, certificate, and the flows; authentik's
+// defaults: every address, a generated secret, MFA on),
+// authentik_outposts.outpost (of type proxy, ldap or radius),
 // authentik_crypto.certificatekeypair,
 // authentik_stages_authenticator_totp.totpdevice,
 // authentik_stages_authenticator_static.staticdevice and, to restrict an

@@ -79,8 +79,11 @@ func (s *Server) UpdateProvider(name string, attrs map[string]any) error {
 		return fmt.Errorf("outposttest: no provider named %q", name)
 	}
 	model := "authentik_providers_proxy.proxyprovider"
-	if p.kind == kindLDAP {
+	switch p.kind {
+	case kindLDAP:
 		model = "authentik_providers_ldap.ldapprovider"
+	case kindRADIUS:
+		model = "authentik_providers_radius.radiusprovider"
 	}
 	f, err := s.editFields(model, name, attrs)
 	if err == nil {

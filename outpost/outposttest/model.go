@@ -73,8 +73,9 @@ type application struct {
 
 // Provider kinds.
 const (
-	kindProxy = "proxy"
-	kindLDAP  = "ldap"
+	kindProxy  = "proxy"
+	kindLDAP   = "ldap"
+	kindRADIUS = "radius"
 )
 
 type redirectURI struct {
@@ -117,6 +118,11 @@ type provider struct {
 	searchMode    string
 	bindMode      string
 	mfaSupport    bool
+
+	// radius (mfaSupport too)
+	sharedSecret   string
+	clientNetworks string
+	radiusAttrs    []RadiusAttribute // what property mappings would add
 
 	certificate *certKeyPair
 }

@@ -305,6 +305,8 @@ func (s *Server) routes() http.Handler {
 	api("GET /api/v3/outposts/proxy/{$}", s.handleProviderConfigs(kindProxy))
 	api("GET /api/v3/outposts/ldap/{$}", s.handleProviderConfigs(kindLDAP))
 	api("GET /api/v3/outposts/ldap/{id}/check_access/{$}", s.handleCheckAccess)
+	api("GET /api/v3/outposts/radius/{$}", s.handleProviderConfigs(kindRADIUS))
+	api("GET /api/v3/outposts/radius/{id}/check_access/{$}", s.handleRadiusCheckAccess)
 	api("GET /api/v3/crypto/certificatekeypairs/{kp}/{$}", s.handleCert)
 	api("GET /api/v3/crypto/certificatekeypairs/{kp}/{view}/{$}", s.handleCert)
 	api("GET /api/v3/core/users/{$}", s.handleUsers)
