@@ -68,8 +68,10 @@ type filter struct {
 	Rule         string
 	DNAttributes bool
 
-	// key is attrKey(Attr), how entries find the attribute.
-	key string
+	// key is attrKey(Attr), how entries find the attribute; known says
+	// whether the schema publishes its type.
+	key   string
+	known bool
 	// kind is how Attr's values compare, fixed at parse time.
 	kind matchKind
 	// dnKey is Value's DN key when Value is compared as a DN and parses.
@@ -255,7 +257,7 @@ func convertFilter(p *ber.Packet, depth int, nodes *int) (*filter, error) {
 func (f *filter) setAttribute(desc string) {
 	f.Attr, f.key = desc, attrKey(desc)
 	if name := primaryName(f.key); name != "" {
-		f.Attr = name
+		f.Attr, f.known = name, true
 	}
 	f.kind = attributeKind(f.key)
 	if f.kind == matchDN || f.rule == ruleDN {
@@ -356,7 +358,7 @@ func (f *filter) eval(e *entry) tri {
 // False for a type the schema publishes, as OpenLDAP answers; Undefined
 // for one it does not know (RFC 4511 4.5.1.7), so NOT of it stays false.
 func (f *filter) absent() tri {
-	if primaryName(f.key) != "" {
+	if f.known {
 		return triFalse
 	}
 	return triUndefined

@@ -139,8 +139,8 @@ var attributeTypes = []attributeType{
 }
 
 // schemaAttributeTypes are the attributeTypes values of the subschema.
-// Like attributeTypes, attributeKeys and attributeKinds, it is computed
-// once from the table and never modified.
+// Like attributeKeys, attributeKinds and primaryNames, it is computed once
+// from attributeTypes and never modified.
 var schemaAttributeTypes = func() []string {
 	out := make([]string, len(attributeTypes))
 	for i := range attributeTypes {
@@ -205,16 +205,19 @@ func attributeKind(key string) matchKind {
 	return attributeKinds[key]
 }
 
+// primaryNames maps the key of each schema attribute type to its primary
+// name.
+var primaryNames = func() map[string]string {
+	m := make(map[string]string, len(attributeTypes))
+	for i := range attributeTypes {
+		m[strings.ToLower(attributeTypes[i].names[0])] = attributeTypes[i].names[0]
+	}
+	return m
+}()
+
 // primaryName returns the schema's primary name for the attribute type
 // with key, or "" for a key the schema does not know.
-func primaryName(key string) string {
-	for i := range attributeTypes {
-		if strings.EqualFold(attributeTypes[i].names[0], key) {
-			return attributeTypes[i].names[0]
-		}
-	}
-	return ""
-}
+func primaryName(key string) string { return primaryNames[key] }
 
 var schemaObjectClasses = []string{
 	"( 2.5.6.0 NAME 'top' ABSTRACT MUST objectClass )",
