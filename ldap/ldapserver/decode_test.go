@@ -31,8 +31,36 @@ func TestEncodeEntryLengths(t *testing.T) {
 			t.Fatalf("envelope: %v", ber.DescribePacket(p))
 		}
 		attrs := op.Children[1].Children
-		if len(attrs) != 3 || attrs[0].Children[1].Children[0].Data.Len() != n || attrs[2].Children[0].Value != "empty" {
+		if len(attrs) != 2 || attrs[0].Children[1].Children[0].Data.Len() != n || attrs[1].Children[0].Value != "b" {
 			t.Fatalf("value of %d bytes: attributes decoded wrongly", n)
+		}
+	}
+}
+
+// An attribute without values is never sent (RFC 4511 4.1.7), except in a
+// typesOnly search, which sends the types of every attribute given.
+func TestEncodeEntryLeavesOutEmptyAttributes(t *testing.T) {
+	e := &Entry{DN: "cn=x", Attributes: []Attribute{{Type: "memberOf"}, {Type: "cn", Values: []string{"x"}}, {Type: "mail", Values: []string{}}}}
+	for _, tt := range []struct {
+		typesOnly bool
+		want      []string
+	}{
+		{false, []string{"cn"}},
+		{true, []string{"memberOf", "cn", "mail"}},
+	} {
+		p, err := ber.DecodePacketErr(encodeEntry(1, e, tt.typesOnly))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, a := range p.Children[1].Children[1].Children {
+			got = append(got, a.Children[0].Value.(string))
+			if n := len(a.Children[1].Children); tt.typesOnly && n != 0 || !tt.typesOnly && n == 0 {
+				t.Errorf("typesOnly %v: %s has %d values", tt.typesOnly, got[len(got)-1], n)
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+			t.Errorf("typesOnly %v: attributes %q, want %q", tt.typesOnly, got, tt.want)
 		}
 	}
 }

@@ -156,7 +156,9 @@ func encodeExtended(id int64, r *ExtendedResult) []byte {
 }
 
 // encodeEntry encodes a SearchResultEntry (RFC 4511 4.5.2), attributes in
-// the order given; typesOnly drops the values.
+// the order given; typesOnly drops the values. An attribute without values
+// is left out unless typesOnly: RFC 4511 4.1.7 allows an empty value set
+// only there.
 func encodeEntry(id int64, e *Entry, typesOnly bool) []byte {
 	return appendEntry(nil, id, e, typesOnly)
 }
@@ -165,6 +167,9 @@ func encodeEntry(id int64, e *Entry, typesOnly bool) []byte {
 func appendEntry(dst []byte, id int64, e *Entry, typesOnly bool) []byte {
 	size := 32 + len(e.DN)
 	for _, a := range e.Attributes {
+		if !typesOnly && len(a.Values) == 0 {
+			continue
+		}
 		size += 12 + len(a.Type)
 		if !typesOnly {
 			for _, v := range a.Values {
@@ -177,6 +182,9 @@ func appendEntry(dst []byte, id int64, e *Entry, typesOnly bool) []byte {
 	b.string(classUniversal|tagOctetString, e.DN)
 	b.begin(classUniversal | tagSequence)
 	for _, a := range e.Attributes {
+		if !typesOnly && len(a.Values) == 0 {
+			continue
+		}
 		b.begin(classUniversal | tagSequence)
 		b.string(classUniversal|tagOctetString, a.Type)
 		b.begin(classUniversal | tagSet)

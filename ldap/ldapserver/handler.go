@@ -182,7 +182,9 @@ type Entry struct {
 	Attributes []Attribute
 }
 
-// Attribute is one attribute of an Entry. Values may hold binary data.
+// Attribute is one attribute of an Entry. Values may hold binary data. An
+// Attribute without values is not sent, except in a typesOnly search,
+// which sends no values at all (RFC 4511 4.1.7).
 type Attribute struct {
 	Type   string
 	Values []string
