@@ -28,6 +28,7 @@ require (
 	golang.org/x/text v0.43.0
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
+	layeh.com/radius v0.0.0-20231213012653-1006025d24f8
 	sigs.k8s.io/yaml v1.6.0
 )
 

@@ -1,0 +1,173 @@
+package radius
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+
+	"layeh.com/radius"
+
+	"github.com/akoutpost/akoutpost/outpost/flow"
+)
+
+// Reasons an Access-Reject is sent, as metric labels: authentik's, and
+// ours for what authentik does not check.
+const (
+	rejectInvalidCredentials = "invalid_credentials"
+	rejectFlowError          = "flow_error"
+	rejectAccessCheckFail    = "access_check_fail"
+	rejectAccessDenied       = "access_denied"
+	rejectAttributeDecode    = "attribute_decode_failed"
+	rejectAttributeParse     = "attribute_parse_failed"
+	rejectUnsupportedMethod  = "unsupported_method"
+	rejectMalformedRequest   = "malformed_request"
+	rejectInternal           = "internal_error"
+)
+
+// checkAccess is a RadiusCheckAccess.
+type checkAccess struct {
+	Attributes *string `json:"attributes"`
+	Access     struct {
+		Passing  bool     `json:"passing"`
+		Messages []string `json:"messages"`
+	} `json:"access"`
+}
+
+// answer authenticates one request and encodes the reply; nil means no
+// reply is to be sent.
+func (p *Provider) answer(ctx context.Context, req *request) (reply []byte) {
+	l := p.env.Load()
+	start := p.cfg.Now()
+	app := req.cfg.AppSlug
+	log := p.logger().With("client", req.from.String(), "app", app)
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("answering a RADIUS request panicked", "panic", fmt.Sprint(r))
+			reply = p.rejectReply(req, rejectInternal)
+		}
+		if l != nil {
+			l.metrics.RequestDuration.WithLabelValues(req.st.outpostName, app).Observe(p.cfg.Now().Sub(start).Seconds())
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	defer cancel()
+	attrs, reason := p.authenticate(ctx, req, log)
+	if reason != "" {
+		return p.rejectReply(req, reason)
+	}
+	out, err := encodeReply(req.packet, radius.CodeAccessAccept, attrs)
+	if err != nil {
+		// Too many attributes from the core for one packet.
+		log.Warn("encoding the Access-Accept failed", "error", err)
+		return p.rejectReply(req, rejectAttributeParse)
+	}
+	return out
+}
+
+// rejectReply counts and encodes an Access-Reject.
+func (p *Provider) rejectReply(req *request, reason string) []byte {
+	p.reject(req.st.outpostName, reason, req.cfg.AppSlug)
+	out, err := encodeReply(req.packet, radius.CodeAccessReject, nil)
+	if err != nil {
+		// Only Proxy-State is copied into a reject; a request has room
+		// for no more than fits a reply.
+		p.logger().Warn("encoding an Access-Reject failed", "error", err)
+		return nil
+	}
+	return out
+}
+
+// authenticate runs PAP: User-Name and User-Password through the
+// provider's flow, then the access check. It returns the attributes for
+// the Access-Accept, or the reason to reject.
+func (p *Provider) authenticate(ctx context.Context, req *request, log *slog.Logger) (radius.Attributes, string) {
+	pkt := req.packet
+	if _, ok := pkt.Lookup(attrEAPMessage); ok {
+		return nil, rejectUnsupportedMethod
+	}
+	if _, ok := pkt.Lookup(attrCHAPPassword); ok {
+		return nil, rejectUnsupportedMethod
+	}
+	user, hasUser := pkt.Lookup(attrUserName)
+	enc, hasPassword := pkt.Lookup(attrUserPassword)
+	if !hasPassword {
+		return nil, rejectUnsupportedMethod
+	}
+	if !hasUser || len(user) == 0 {
+		return nil, rejectMalformedRequest
+	}
+	password, err := radius.UserPassword(enc, pkt.Secret, pkt.Authenticator[:])
+	if err != nil {
+		return nil, rejectMalformedRequest
+	}
+	// RFC 2865 5.2: the password is padded with NULs to 16 bytes.
+	for len(password) > 0 && password[len(password)-1] == 0 {
+		password = password[:len(password)-1]
+	}
+	username := string(user)
+	l := p.env.Load()
+	if l == nil {
+		return nil, rejectFlowError
+	}
+	res, err := l.executor.Run(ctx, flow.Request{
+		Flow: req.cfg.AuthFlow, Username: username, Password: string(password), MFA: req.cfg.MFA,
+		RemoteIP: req.key.src.Addr().String(),
+		Query:    url.Values{"goauthentik.io/outpost/radius": {"true"}},
+	})
+	if err != nil {
+		log.Warn("running the authentication flow failed", "username", username, "error", err)
+		return nil, rejectFlowError
+	}
+	switch res.Outcome {
+	case flow.OutcomeSuccess:
+	case flow.OutcomeRejected, flow.OutcomeDenied:
+		log.Debug("authentication rejected by the flow", "username", username, "stage", res.Stage, "reason", res.Reason)
+		return nil, rejectInvalidCredentials
+	default:
+		return nil, rejectFlowError
+	}
+	var access checkAccess
+	path := "/outposts/radius/" + strconv.Itoa(req.cfg.PK) + "/check_access/"
+	if err := res.Session.Get(ctx, path, url.Values{"app_slug": {req.cfg.AppSlug}}, &access); err != nil {
+		log.Warn("checking access failed", "username", username, "error", err)
+		return nil, rejectAccessCheckFail
+	}
+	if !access.Access.Passing {
+		log.Info("access denied", "username", username)
+		return nil, rejectAccessDenied
+	}
+	if access.Attributes == nil || *access.Attributes == "" {
+		return nil, ""
+	}
+	attrs, reason := coreAttributes(*access.Attributes, pkt.Secret)
+	if reason != "" {
+		log.Warn("the core's RADIUS attributes are unusable", "username", username, "reason", reason)
+	}
+	return attrs, reason
+}
+
+// coreAttributes decodes the attributes of a check_access answer: a
+// base64 RADIUS packet the core's property mappings built. Attributes this
+// package sets itself, and passwords, are not copied into the reply.
+func coreAttributes(b64 string, secret []byte) (radius.Attributes, string) {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, rejectAttributeDecode
+	}
+	pkt, err := radius.Parse(raw, secret)
+	if err != nil {
+		return nil, rejectAttributeParse
+	}
+	var out radius.Attributes
+	for _, avp := range pkt.Attributes {
+		switch avp.Type {
+		case attrMessageAuthenticator, attrUserPassword, attrProxyState, attrEAPMessage:
+			continue
+		}
+		out = append(out, avp)
+	}
+	return out, ""
+}

@@ -1,0 +1,218 @@
+package radius
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/akoutpost/akoutpost/metrics"
+	"github.com/akoutpost/akoutpost/outpost"
+	"github.com/akoutpost/akoutpost/outpost/flow"
+)
+
+// Config configures a [Provider]. The zero value of every field but RADIUS
+// works; without RADIUS the provider serves nothing.
+type Config struct {
+	// Logger receives the provider's records; nil uses the outpost's
+	// logger from the first Apply.
+	Logger *slog.Logger
+	// RADIUS is the UDP socket authentication requests arrive on
+	// (AUTHENTIK_LISTEN__RADIUS, 0.0.0.0:1812). Serve closes it. Nil: not
+	// served.
+	RADIUS net.PacketConn
+	// Token is the outpost token, sent to the flow executor so the core
+	// believes the client address the outpost passes. Empty: taken from
+	// the API client when it offers a Token method.
+	Token string
+	// MaxInFlight bounds the requests authenticated at once (default 256).
+	// A request beyond it is dropped, and the client retransmits it.
+	MaxInFlight int
+	// DuplicateWindow is how long a reply is kept to answer
+	// retransmissions of its request (default 30 s, longer than the
+	// retries of common NAS defaults: 3 to 5 tries, 3 to 5 s apart).
+	DuplicateWindow time.Duration
+	// RequestTimeout bounds one authentication, flow and access check
+	// together (default 30 s).
+	RequestTimeout time.Duration
+	// DrainTimeout bounds how long Serve waits for authentications in
+	// flight once its context ends (default 10 s).
+	DrainTimeout time.Duration
+	// Now is the clock; nil uses time.Now.
+	Now func() time.Time
+}
+
+// Provider serves the RADIUS providers of an outpost: PAP Access-Requests
+// authenticated by the providers' flows. Create it with [New].
+type Provider struct {
+	cfg Config
+	log *slog.Logger
+
+	state    atomic.Pointer[state]
+	envMu    sync.Mutex // serialises setEnv
+	env      atomic.Pointer[lent]
+	dups     *replyCache
+	inflight chan struct{} // a slot per authentication running
+	served   atomic.Bool
+}
+
+var _ outpost.Provider = (*Provider)(nil)
+
+// New validates cfg and returns a provider. It does no I/O.
+func New(cfg Config) (*Provider, error) {
+	if cfg.MaxInFlight < 0 || cfg.DuplicateWindow < 0 || cfg.RequestTimeout < 0 || cfg.DrainTimeout < 0 {
+		return nil, errors.New("radius: MaxInFlight and the durations must not be negative")
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = 256
+	}
+	if cfg.DuplicateWindow == 0 {
+		cfg.DuplicateWindow = 30 * time.Second
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	p := &Provider{cfg: cfg, log: cfg.Logger, inflight: make(chan struct{}, cfg.MaxInFlight)}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.dups = newReplyCache(cfg.DuplicateWindow, maxCachedReplies, cfg.Now)
+	return p, nil
+}
+
+// Type returns "radius".
+func (p *Provider) Type() string { return "radius" }
+
+// lent is what the outpost lends on the first Apply.
+type lent struct {
+	log      *slog.Logger
+	metrics  *metrics.RADIUS
+	executor *flow.Executor
+}
+
+// logger is the configured logger, else the outpost's, else a discarding
+// one.
+func (p *Provider) logger() *slog.Logger {
+	if l := p.env.Load(); l != nil {
+		return l.log
+	}
+	return p.log
+}
+
+// state is one applied configuration.
+type state struct {
+	providers   []*providerConfig
+	outpostName string
+}
+
+// has reports whether s holds a provider configured exactly as cfg.
+func (s *state) has(cfg *providerConfig) bool {
+	if s == nil {
+		return false
+	}
+	for _, c := range s.providers {
+		if c.equal(cfg) {
+			return true
+		}
+	}
+	return false
+}
+
+// candidate is a provider a client address may belong to.
+type candidate struct {
+	cfg  *providerConfig
+	bits int
+}
+
+// candidates lists the providers whose client networks hold addr, the
+// most specific network first; among equally specific ones, the core's
+// order (by name). The request's Message-Authenticator then picks the one
+// whose secret signed it.
+func (s *state) candidates(addr netip.Addr) []candidate {
+	var out []candidate
+	for _, c := range s.providers {
+		if bits := c.match(addr); bits >= 0 {
+			out = append(out, candidate{cfg: c, bits: bits})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b candidate) int { return b.bits - a.bits })
+	return out
+}
+
+// Apply installs the RADIUS provider objects of an update. Objects that do
+// not decode are skipped (and reported in the error) without stopping the
+// others.
+func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
+	if err := p.setEnv(u); err != nil {
+		return err
+	}
+	old := p.state.Load()
+	var errs []error
+	next := &state{outpostName: u.Outpost.Name}
+	for _, raw := range u.Providers {
+		cfg, err := decodeProvider(raw)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if cfg.CertificateID != "" && !old.has(cfg) {
+			p.logger().Warn("the provider names a certificate for EAP; EAP is not supported, only PAP is served",
+				"provider", cfg.Name)
+		}
+		next.providers = append(next.providers, cfg)
+	}
+	if len(next.providers) == 0 && len(errs) > 0 {
+		return fmt.Errorf("radius: no usable provider: %w", errors.Join(errs...))
+	}
+	p.state.Store(next)
+	return errors.Join(errs...)
+}
+
+// setEnv takes what the outpost lends on the first Apply.
+func (p *Provider) setEnv(u outpost.Update) error {
+	p.envMu.Lock()
+	defer p.envMu.Unlock()
+	if p.env.Load() != nil {
+		return nil
+	}
+	if u.Env == nil || u.Env.API == nil {
+		return errors.New("radius: the update carries no API client")
+	}
+	log := p.log
+	if p.cfg.Logger == nil && u.Env.Logger != nil {
+		log = u.Env.Logger.With("provider", "radius")
+	}
+	m, err := metrics.NewRADIUS(u.Env.Registerer)
+	if err != nil {
+		return fmt.Errorf("radius: %w", err)
+	}
+	fm, err := metrics.NewFlow(u.Env.Registerer)
+	if err != nil {
+		return fmt.Errorf("radius: %w", err)
+	}
+	token := p.cfg.Token
+	if t, ok := any(u.Env.API).(interface{ Token() string }); ok && token == "" {
+		token = t.Token()
+	}
+	exec, err := flow.New(flow.Config{
+		BaseURL: u.Env.API.BaseURL(), Transport: u.Env.API.Transport(), Token: token,
+		UserAgent: u.Env.API.UserAgent(), Logger: log, Metrics: fm,
+	})
+	if err != nil {
+		return fmt.Errorf("radius: %w", err)
+	}
+	p.env.Store(&lent{log: log, metrics: m, executor: exec})
+	return nil
+}
