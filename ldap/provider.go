@@ -3,6 +3,7 @@ package ldap
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -177,19 +178,30 @@ func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
 		return err
 	}
 	old := p.state.Load()
-	var errs []error
+	var refused []outpost.RefusedObject
 	next := &state{outpostName: u.Outpost.Name}
-	for _, raw := range u.Providers {
+	for i, raw := range u.Providers {
 		cfg, err := decodeProvider(raw)
 		if err != nil {
-			errs = append(errs, err)
+			name, pk := objectName(raw, i)
+			// One that served before keeps its last good version.
+			var prev *provider
+			if old != nil && pk != 0 {
+				prev = old.byPK(pk)
+			}
+			if prev != nil {
+				p.log.Error("keeping previous configuration of provider", "provider", name, "error", err)
+				err = fmt.Errorf("%w (its previous configuration is kept)", err)
+				next.providers = append(next.providers, prev)
+				next.naming = append(next.naming, strings.ToLower(prev.cfg.BaseDN))
+			} else {
+				p.log.Error("skipping provider", "provider", name, "error", err)
+			}
+			refused = append(refused, outpost.RefusedObject{Name: name, Err: err})
 			continue
 		}
 		next.providers = append(next.providers, p.runtimeFor(old, cfg))
 		next.naming = append(next.naming, strings.ToLower(cfg.BaseDN))
-	}
-	if len(next.providers) == 0 && len(errs) > 0 {
-		return fmt.Errorf("ldap: no usable provider: %w", errors.Join(errs...))
 	}
 	slices.SortStableFunc(next.providers, func(a, b *provider) int {
 		return len(b.cfg.baseKey) - len(a.cfg.baseKey)
@@ -197,7 +209,24 @@ func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
 	p.loadCertificates(ctx, next)
 	p.state.Store(next)
 	p.refresh(ctx, next)
-	return errors.Join(errs...)
+	if len(refused) > 0 {
+		return &outpost.ApplyError{Applied: len(next.providers), Refused: refused}
+	}
+	return nil
+}
+
+// objectName names a provider object that could not be used: its name
+// when it has one, else its position; and its primary key, if readable.
+func objectName(raw []byte, i int) (string, int) {
+	var named struct {
+		Name string `json:"name"`
+		PK   int    `json:"pk"`
+	}
+	json.Unmarshal(raw, &named) // what could not be read stays zero
+	if named.Name == "" {
+		named.Name = fmt.Sprintf("#%d", i)
+	}
+	return named.Name, named.PK
 }
 
 // runtimeFor reuses the state of an unchanged provider object, keeping

@@ -125,6 +125,12 @@ type Outpost struct {
 
 	mu      sync.Mutex // guards current
 	current *state
+
+	// applied is closed once Apply first succeeded, in whole or in part:
+	// the provider may serve. ready is closed once the provider first serves a valid
+	// configuration (see Ready).
+	applied, ready         chan struct{}
+	appliedOnce, readyOnce sync.Once
 }
 
 // state is what the last successful refresh learned.
@@ -182,6 +188,8 @@ func New(cfg Config) (*Outpost, error) {
 		jitter:      max(cfg.UpdateJitter, 0),
 		refreshNow:  make(chan struct{}, 1),
 		refreshSoon: make(chan struct{}, 1),
+		applied:     make(chan struct{}),
+		ready:       make(chan struct{}),
 	}
 	o.level = cfg.LogLevel
 	if o.level == nil {
@@ -262,6 +270,13 @@ func (o *Outpost) Info() (Info, bool) {
 // Refresh asks Run to fetch the configuration again now. It never blocks;
 // requests made while one is pending are merged. The command calls it on
 // SIGUSR1.
+// Ready is closed once the outpost's provider first serves a valid
+// configuration: every provider object, or at least one of them (the
+// others refused, see [ApplyError]), or an outpost with no provider
+// objects at all. It stays open while the core is unreachable at start or
+// every object is refused. A host or a test waits on it instead of polling.
+func (o *Outpost) Ready() <-chan struct{} { return o.ready }
+
 func (o *Outpost) Refresh() { signal(o.refreshNow) }
 
 // refreshAfterJitter asks for a refresh after the update jitter.
@@ -317,13 +332,12 @@ func (o *Outpost) Run(ctx context.Context) error {
 	o.log.Info("fetched outpost configuration", "outpost", inst.Name, "type", inst.Type,
 		"embedded", inst.Managed == EmbeddedManaged, "instance", o.instance)
 
-	ready := make(chan struct{})
 	var serveErr error // written before cancel, read after wg.Wait
 	wg.Go(func() { o.runControl(ctx, inst.PK) })
-	wg.Go(func() { o.refreshLoop(ctx, prov, inst, ready) })
+	wg.Go(func() { o.refreshLoop(ctx, prov, inst) })
 	wg.Go(func() {
 		select {
-		case <-ready:
+		case <-o.applied:
 		case <-ctx.Done():
 			return
 		}

@@ -3,7 +3,9 @@ package outpost
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -22,10 +24,11 @@ type Provider interface {
 	Type() string
 
 	// Apply installs a new configuration. The outpost calls it once before
-	// Serve, and again after every refresh, possibly while Serve runs. When
-	// Apply returns an error the provider keeps serving its previous
-	// configuration; an error about one of several provider objects should
-	// not stop the others from being applied.
+	// Serve, and again after every refresh, possibly while Serve runs. It
+	// returns nil when every provider object was applied; an *ApplyError
+	// when some (or all) were refused and the rest are served; any other
+	// error when nothing was applied and the previous configuration stays.
+	// One broken object must never keep the others from being served.
 	Apply(ctx context.Context, u Update) error
 
 	// Serve serves clients until ctx ends, then drains in-flight work within
@@ -100,4 +103,54 @@ const (
 type Message struct {
 	Instruction int            `json:"instruction"`
 	Args        map[string]any `json:"args"`
+}
+
+// ApplyError is what Apply returns when it refused some provider objects
+// and serves the others: the configuration was applied, in part.
+type ApplyError struct {
+	// Applied is how many provider objects are served now.
+	Applied int
+	// Refused are the objects that are not served as the core describes
+	// them, each with why. A provider may keep serving the previous version
+	// of a refused object, and says so in its Err.
+	Refused []RefusedObject
+}
+
+// RefusedObject is a provider object that Apply refused.
+type RefusedObject struct {
+	// Name is the provider object's name, or "#N" (its position in the
+	// update) when it could not even be decoded.
+	Name string
+	Err  error
+}
+
+func (e *ApplyError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d provider objects applied, %d refused", e.Applied, len(e.Refused))
+	for i, r := range e.Refused {
+		sep := "; "
+		if i == 0 {
+			sep = ": "
+		}
+		fmt.Fprintf(&b, "%s%s: %v", sep, r.Name, r.Err)
+	}
+	return b.String()
+}
+
+// Unwrap returns the refusals' errors, for errors.Is and errors.As.
+func (e *ApplyError) Unwrap() []error {
+	errs := make([]error, len(e.Refused))
+	for i, r := range e.Refused {
+		errs[i] = r.Err
+	}
+	return errs
+}
+
+// RefusedNames lists the names of the refused objects, for logs.
+func (e *ApplyError) RefusedNames() []string {
+	names := make([]string, len(e.Refused))
+	for i, r := range e.Refused {
+		names[i] = r.Name
+	}
+	return names
 }

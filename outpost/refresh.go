@@ -3,17 +3,19 @@ package outpost
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
 	"time"
 )
 
-// refreshLoop owns every refresh: the first one (retried until it succeeds,
-// then ready is closed so the provider may serve), the periodic one, and
-// those the core, a reconnect or Refresh asked for. Refreshes never overlap,
-// so Apply is never called concurrently.
-func (o *Outpost) refreshLoop(ctx context.Context, prov Provider, first instance, ready chan<- struct{}) {
+// refreshLoop owns every refresh: the first one (retried until it
+// succeeds, in whole or in part), the periodic one, and those the core, a
+// reconnect or Refresh asked for. Refreshes never overlap, so Apply is
+// never called concurrently. The provider may serve once Apply first
+// succeeded, in whole or in part (o.applied).
+func (o *Outpost) refreshLoop(ctx context.Context, prov Provider, first instance) {
 	b := backoff{min: retryMin, max: retryMax}
 	inst := &first
 	for {
@@ -39,7 +41,6 @@ func (o *Outpost) refreshLoop(ctx context.Context, prov Provider, first instance
 		}
 		t.Stop()
 	}
-	close(ready)
 
 	for {
 		timer := time.NewTimer(o.interval())
@@ -127,8 +128,20 @@ func (o *Outpost) refresh(ctx context.Context, prov Provider, inst *instance) er
 		BrowserURL:   o.browserURL(settings),
 	}
 	err = prov.Apply(ctx, Update{Env: o.env, Outpost: info, Settings: settings, Providers: objects})
-	if err != nil {
+	var partial *ApplyError
+	if err != nil && !errors.As(err, &partial) {
 		return fmt.Errorf("provider %s: applying configuration: %w", prov.Type(), err)
+	}
+	// Applied, in whole or in part: the provider has something to answer
+	// with (its applications, or 503s when every object was refused), so
+	// it may serve.
+	o.appliedOnce.Do(func() { close(o.applied) })
+	if partial != nil {
+		o.log.Warn("applied configuration; some provider objects were refused", "outpost", inst.Name,
+			"applied", partial.Applied, "refused", partial.RefusedNames(), "error", partial)
+	}
+	if partial == nil || partial.Applied > 0 || len(objects) == 0 {
+		o.readyOnce.Do(func() { close(o.ready) })
 	}
 
 	o.mu.Lock()

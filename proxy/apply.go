@@ -105,25 +105,30 @@ func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
 		info:   u.Outpost,
 	}
 	prev := p.routes.Load()
-	var errs []error
+	var refused []outpost.RefusedObject
 	for i, raw := range u.Providers {
 		var w wireConfig
 		if err := json.Unmarshal(raw, &w); err != nil {
-			errs = append(errs, fmt.Errorf("proxy provider #%d: decoding: %w", i, err))
+			err = fmt.Errorf("decoding: %w", err)
+			log.Error("skipping provider", "provider", fmt.Sprintf("#%d", i), "error", err)
+			refused = append(refused, outpost.RefusedObject{Name: fmt.Sprintf("#%d", i), Err: err})
 			continue
 		}
 		app, err := p.buildApp(ctx, w, u)
 		if err != nil {
-			err = fmt.Errorf("proxy provider %q: %w", w.Name, err)
-			errs = append(errs, err)
 			// A provider that worked before (a certificate fetch failing
 			// while the core restarts, say) keeps its last good version
 			// rather than going dark.
 			if old := prev.byPK(w.PK); old != nil && w.PK != 0 {
 				log.Error("keeping previous configuration of provider", "provider", w.Name, "error", err)
+				err = fmt.Errorf("%w (its previous configuration is kept)", err)
 				app = old
 			} else {
 				log.Error("skipping provider", "provider", w.Name, "error", err)
+				app = nil
+			}
+			refused = append(refused, outpost.RefusedObject{Name: w.Name, Err: err})
+			if app == nil {
 				continue
 			}
 		}
@@ -132,9 +137,9 @@ func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
 			// authentik lets the last one win silently (#6563); keep the
 			// first and say so, so the choice does not depend on order of
 			// arrival between refreshes.
-			err := fmt.Errorf("proxy provider %q: external host %s already used by provider %q", w.Name, key, other.name)
+			err := fmt.Errorf("external host %s already used by provider %q", key, other.name)
 			log.Error("skipping provider", "provider", w.Name, "error", err)
-			errs = append(errs, err)
+			refused = append(refused, outpost.RefusedObject{Name: w.Name, Err: err})
 			continue
 		}
 		next.byHost[key] = app
@@ -150,8 +155,11 @@ func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
 		return cmp.Or(cmp.Compare(len(b.domainSuffix()), len(a.domainSuffix())), strings.Compare(a.name, b.name))
 	})
 	p.routes.Store(next)
-	log.Info("applied proxy configuration", "applications", len(next.all), "skipped", len(errs))
-	return errors.Join(errs...)
+	log.Info("applied proxy configuration", "applications", len(next.all), "refused", len(refused))
+	if len(refused) > 0 {
+		return &outpost.ApplyError{Applied: len(next.all), Refused: refused}
+	}
+	return nil
 }
 
 // byPK returns the application built from provider pk, if any.

@@ -76,21 +76,10 @@ func startStack(t *testing.T) *stack {
 		}
 	})
 	s := &stack{core: core, provider: p, addr: ln.Addr().String(), tlsAddr: tlsLn.Addr().String()}
-	// Wait for the first configuration.
-	c := s.client(nil, false)
-	defer c.CloseIdleConnections()
-	for i := 0; ; i++ {
-		resp, err := c.Get("http://app.test/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusBadRequest {
-				break
-			}
-		}
-		if i > 400 {
-			t.Fatal("the outpost never configured the proxy provider")
-		}
-		time.Sleep(25 * time.Millisecond)
+	select {
+	case <-o.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the outpost never configured the proxy provider")
 	}
 	return s
 }

@@ -23,6 +23,16 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	host := p.requestHost(r)
 	app := rt.lookup(host, p.cfg.StrictHost)
+	if len(rt.all) == 0 {
+		// Nothing to route to yet: say so at once rather than let the
+		// client wait or blame its host name.
+		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, "This outpost serves no application yet: it is waiting for its configuration from authentik, "+
+			"or every proxy provider assigned to it was refused (the outpost's log says why).", http.StatusServiceUnavailable)
+		p.observe(rt, r, metrics.OtherHost, "app", start)
+		return
+	}
 	if app == nil {
 		p.logger().Warn("no application for host", "host", truncate(host, 100))
 		w.Header().Set("Content-Type", "application/json")

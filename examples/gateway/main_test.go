@@ -80,10 +80,10 @@ func TestGatewayRedirectsAndLogs(t *testing.T) {
 	get, logs := startGateway(t, 1000, 1000)
 
 	// Until the outpost has applied its configuration the provider knows
-	// no application and answers 400.
+	// no application and answers 503 at once.
 	var resp *http.Response
 	for range 200 {
-		if resp, _ = get("/private?x=1"); resp.StatusCode != http.StatusBadRequest {
+		if resp, _ = get("/private?x=1"); resp.StatusCode != http.StatusServiceUnavailable {
 			break
 		}
 		time.Sleep(25 * time.Millisecond)
