@@ -23,6 +23,7 @@ type environment struct {
 	ListenHTTPS   string
 	ListenLDAP    string
 	ListenLDAPS   string
+	ListenRADIUS  string
 	ListenMetrics string
 	TrustedCIDRs  []string
 
@@ -57,6 +58,7 @@ func readEnvironment(getenv func(string) string, requireCore bool) (environment,
 		ListenHTTPS:   get("AUTHENTIK_LISTEN__HTTPS", "0.0.0.0:9443"),
 		ListenLDAP:    get("AUTHENTIK_LISTEN__LDAP", "0.0.0.0:3389"),
 		ListenLDAPS:   get("AUTHENTIK_LISTEN__LDAPS", "0.0.0.0:6636"),
+		ListenRADIUS:  get("AUTHENTIK_LISTEN__RADIUS", "0.0.0.0:1812"),
 		ListenMetrics: get("AUTHENTIK_LISTEN__METRICS", "0.0.0.0:9300"),
 		TrustedCIDRs:  defaultTrustedCIDRs,
 		SessionStore:  get("AKOUTPOST_SESSION_STORE", ""),
@@ -89,7 +91,7 @@ func readEnvironment(getenv func(string) string, requireCore bool) (environment,
 	for name, addr := range map[string]string{
 		"AUTHENTIK_LISTEN__HTTP": env.ListenHTTP, "AUTHENTIK_LISTEN__HTTPS": env.ListenHTTPS,
 		"AUTHENTIK_LISTEN__LDAP": env.ListenLDAP, "AUTHENTIK_LISTEN__LDAPS": env.ListenLDAPS,
-		"AUTHENTIK_LISTEN__METRICS": env.ListenMetrics,
+		"AUTHENTIK_LISTEN__METRICS": env.ListenMetrics, "AUTHENTIK_LISTEN__RADIUS": env.ListenRADIUS,
 	} {
 		// authentik fails obscurely on "9300" (issue #9508); say what is wrong.
 		if _, _, err := net.SplitHostPort(addr); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/akoutpost/akoutpost/outpost"
 	"github.com/akoutpost/akoutpost/proxy"
 	"github.com/akoutpost/akoutpost/proxy/session"
+	"github.com/akoutpost/akoutpost/radius"
 )
 
 // standaloneProviders offers every type this binary serves. The outpost runs
@@ -33,6 +34,9 @@ func standaloneProviders(env environment, log *slog.Logger) []outpost.Provider {
 		}},
 		&lazyProvider{typ: "ldap", open: func(context.Context, outpost.Info) (outpost.Provider, func(), error) {
 			return openLDAP(env, log)
+		}},
+		&lazyProvider{typ: "radius", open: func(context.Context, outpost.Info) (outpost.Provider, func(), error) {
+			return openRADIUS(env, log)
 		}},
 	}
 }
@@ -85,6 +89,22 @@ func openLDAP(env environment, log *slog.Logger) (outpost.Provider, func(), erro
 		return nil, nil, err
 	}
 	log.Info("serving ldap", "ldap", env.ListenLDAP, "ldaps", env.ListenLDAPS)
+	return p, func() {}, nil
+}
+
+// openRADIUS opens the RADIUS socket (UDP; no PROXY protocol, which is a
+// TCP framing) and the provider on it.
+func openRADIUS(env environment, log *slog.Logger) (outpost.Provider, func(), error) {
+	conn, err := net.ListenPacket("udp", env.ListenRADIUS)
+	if err != nil {
+		return nil, nil, fmt.Errorf("AUTHENTIK_LISTEN__RADIUS: %w", err)
+	}
+	p, err := radius.New(radius.Config{Logger: log, RADIUS: conn, Token: env.Token})
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	log.Info("serving radius", "radius", env.ListenRADIUS)
 	return p, func() {}, nil
 }
 
