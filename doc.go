@@ -18,6 +18,9 @@
 //     authentik flows, searches are answered from authentik's users and
 //     groups. [github.com/akoutpost/akoutpost/ldap/ldapserver] is its LDAPv3
 //     protocol layer, usable on its own.
+//   - [github.com/akoutpost/akoutpost/radius] is the RADIUS provider: PAP
+//     Access-Requests from network gear run authentik flows, with
+//     Message-Authenticator required and sent.
 //   - [github.com/akoutpost/akoutpost/outpost/flow] runs authentik flows
 //     (identification, password, MFA) for binds and header authentication.
 //   - [github.com/akoutpost/akoutpost/metrics] holds authentik's outpost

@@ -49,19 +49,20 @@ func TestEveryPackageHasDocComment(t *testing.T) {
 	}
 }
 
-// The layering of DESIGN.md: metrics <- outpost <- outpost/flow <- proxy, ldap
-// <- cmd, examples. The core must not depend on a provider, so that a
+// The layering of DESIGN.md: metrics <- outpost <- outpost/flow <- proxy, ldap,
+// radius <- cmd, examples. The core must not depend on a provider, so that a
 // third-party provider is a peer of ours, and the test core must not either.
 func TestPackageLayering(t *testing.T) {
 	const mod = "github.com/akoutpost/akoutpost"
 	forbidden := map[string][]string{
-		mod + "/metrics":             {mod + "/outpost", mod + "/proxy", mod + "/ldap"},
-		mod + "/outpost":             {mod + "/outpost/flow", mod + "/proxy", mod + "/ldap", mod + "/outpost/outposttest"},
-		mod + "/outpost/flow":        {mod + "/proxy", mod + "/ldap"},
-		mod + "/outpost/outposttest": {mod + "/proxy", mod + "/ldap"},
-		mod + "/ldap/ldapserver":     {mod + "/outpost", mod + "/proxy", mod + "/ldap"},
-		mod + "/proxy":               {mod + "/ldap"},
-		mod + "/ldap":                {mod + "/proxy"},
+		mod + "/metrics":             {mod + "/outpost", mod + "/proxy", mod + "/ldap", mod + "/radius"},
+		mod + "/outpost":             {mod + "/outpost/flow", mod + "/proxy", mod + "/ldap", mod + "/radius", mod + "/outpost/outposttest"},
+		mod + "/outpost/flow":        {mod + "/proxy", mod + "/ldap", mod + "/radius"},
+		mod + "/outpost/outposttest": {mod + "/proxy", mod + "/ldap", mod + "/radius"},
+		mod + "/ldap/ldapserver":     {mod + "/outpost", mod + "/proxy", mod + "/ldap", mod + "/radius"},
+		mod + "/proxy":               {mod + "/ldap", mod + "/radius"},
+		mod + "/ldap":                {mod + "/proxy", mod + "/radius"},
+		mod + "/radius":              {mod + "/proxy", mod + "/ldap"},
 	}
 	for _, p := range listPackages(t) {
 		key := ""
