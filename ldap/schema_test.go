@@ -50,12 +50,19 @@ func TestAttrKey(t *testing.T) {
 	}
 }
 
-// Aliases and OIDs the subschema publishes work over the wire: in
-// filters, in the attribute list of a search and in compare. Entries come
-// back under the server's names. No attribute is sent without values,
-// except to a typesOnly search.
+// Aliases and OIDs the subschema publishes work over the wire, in both
+// search modes: in filters (in direct mode, pushed down to the API as the
+// attribute's primary name), in the attribute list of a search and in
+// compare. Entries come back under the server's names. No attribute is
+// sent without values, except to a typesOnly search.
 func TestAttributeAliasesOverTheWire(t *testing.T) {
-	tp := startProvider(t, "cached", "direct")
+	for _, mode := range []string{"cached", "direct"} {
+		t.Run(mode, func(t *testing.T) { testAttributeAliases(t, mode) })
+	}
+}
+
+func testAttributeAliases(t *testing.T, searchMode string) {
+	tp := startProvider(t, searchMode, "direct")
 	c := tp.dial(t)
 	if err := c.Bind(userDN("admin"), "admin-pw"); err != nil {
 		t.Fatal(err)
@@ -75,6 +82,16 @@ func TestAttributeAliasesOverTheWire(t *testing.T) {
 	slices.Sort(names)
 	if !slices.Equal(names, []string{"cn", "mail", "sn", "uid"}) {
 		t.Errorf("attributes = %q, want cn mail sn uid", names)
+	}
+	if searchMode == "direct" {
+		tp.core.mu.Lock()
+		pushed := slices.ContainsFunc(tp.core.requests, func(r string) bool {
+			return strings.HasPrefix(r, "GET /api/v3/core/users/?") && strings.Contains(r, "username=admin")
+		})
+		tp.core.mu.Unlock()
+		if !pushed {
+			t.Error("(commonName=admin) was not pushed down to the API as username=admin")
+		}
 	}
 
 	// typesOnly sends the types that exist, without values.
