@@ -294,7 +294,9 @@ func (c *Conn) refuseOverLimit(id int64, op uint8, msg string) error {
 	default:
 		return malformed("%s", msg)
 	}
-	c.log.Info("ldap request refused: over a limit", "msgid", id, "error", msg)
+	// Debug, not Info: the connection stays, so a client could repeat
+	// this as fast as it likes.
+	c.log.Debug("ldap request refused: over a limit", "msgid", id, "error", msg)
 	return c.respondNow(id, respTag, &Result{Code: ldap.LDAPResultAdminLimitExceeded, Message: msg})
 }
 
