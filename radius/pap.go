@@ -52,9 +52,15 @@ func (p *Provider) answer(ctx context.Context, req *request) (reply []byte) {
 			l.metrics.RequestDuration.WithLabelValues(req.st.outpostName, app).Observe(p.cfg.Now().Sub(start).Seconds())
 		}
 	}()
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
 	defer cancel()
-	attrs, reason := p.authenticate(ctx, req, log)
+	attrs, reason := p.authenticate(rctx, req, log)
+	if ctx.Err() != nil {
+		// Shutting down past the drain timeout: no verdict was reached,
+		// and a reject would tell the NAS the password is wrong. Without
+		// an answer it retries, or asks another server.
+		return nil
+	}
 	if reason != "" {
 		return p.rejectReply(req, reason)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,6 +73,9 @@ type stack struct {
 	core *outposttest.Server
 	p    *Provider
 	addr *net.UDPAddr
+	// stop ends the outpost and waits for it; the test's cleanup calls
+	// it too.
+	stop func()
 }
 
 // startStack runs a test core with blueprint, and an outpost with a
@@ -101,14 +105,15 @@ func startStack(t *testing.T, blueprint string, cfg Config) *stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- o.Run(ctx) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 			t.Errorf("outpost Run: %v", err)
 		}
 	})
+	t.Cleanup(stop)
 	waitFor(t, "the provider's configuration", func() bool { return p.state.Load() != nil })
-	return &stack{core: core, p: p, addr: conn.LocalAddr().(*net.UDPAddr)}
+	return &stack{core: core, p: p, addr: conn.LocalAddr().(*net.UDPAddr), stop: stop}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
