@@ -13,6 +13,9 @@ func TestMain(m *testing.M) {
 	if engineInst != nil {
 		engineInst.stop()
 	}
+	if apiServerInst != nil {
+		apiServerInst.stop()
+	}
 	if code == 0 {
 		if err := goleak.Find(goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1")); err != nil {
 			fmt.Fprintln(os.Stderr, err)
