@@ -34,8 +34,9 @@ type Config struct {
 	LDAPS net.Listener
 	// Token is the outpost token, sent to the flow executor in the
 	// X-authentik-outpost-token header so the core lets the outpost pass
-	// the client's address. Empty: taken from the API client when it
-	// offers a Token method, else not sent.
+	// the client's address. Empty (the usual case): the outpost's own
+	// token, asked of its API client on every bind, so a rotated token
+	// file is followed.
 	Token string
 	// Version is reported as the root DSE's vendorVersion.
 	Version string
@@ -262,12 +263,14 @@ func (p *Provider) setEnv(u outpost.Update) error {
 	if err != nil {
 		return fmt.Errorf("ldap: %w", err)
 	}
-	token := p.cfg.Token
-	if t, ok := any(u.Env.API).(interface{ Token() string }); ok && token == "" {
-		token = t.Token()
+	// The outpost's own token, asked for on every request: a rotated token
+	// file reaches the binds at once.
+	token := u.Env.API.Token
+	if p.cfg.Token != "" {
+		token = func() string { return p.cfg.Token }
 	}
 	exec, err := flow.New(flow.Config{
-		BaseURL: u.Env.API.BaseURL(), Transport: u.Env.API.Transport(), Token: token,
+		BaseURL: u.Env.API.BaseURL(), Transport: u.Env.API.Transport(), TokenFunc: token,
 		UserAgent: u.Env.API.UserAgent(), Logger: log, Metrics: fm,
 	})
 	if err != nil {

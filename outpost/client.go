@@ -62,6 +62,9 @@ type ClientConfig struct {
 	// Token is the outpost's API token. It is sent only in the
 	// Authorization header and never appears in logs or errors.
 	Token string
+	// TokenFunc, when set instead of Token, is asked for the token on every
+	// request, so a rotated token is used without a new client.
+	TokenFunc func() string
 	// Insecure skips TLS verification of the core (AUTHENTIK_INSECURE). It
 	// applies when HTTPClient is nil or its Transport is an *http.Transport
 	// (which is then cloned, not modified).
@@ -91,7 +94,7 @@ type Client struct {
 	socket    string   // the unix socket the core listens on, if it does
 	base      *url.URL // the core URL as configured; http://localhost for a socket
 	api       string   // scheme://host/prefix/api/v3, no trailing slash
-	token     string
+	token     func() string
 	userAgent string
 	transport http.RoundTripper
 	rc        *retryablehttp.Client
@@ -113,8 +116,12 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if socket == "" && (cfg.URL == nil || cfg.URL.Host == "" || (cfg.URL.Scheme != "http" && cfg.URL.Scheme != "https")) {
 		return nil, errors.New("outpost client: the core URL must be an absolute http, https or unix URL")
 	}
-	if cfg.Token == "" {
-		return nil, errors.New("outpost client: the token is empty")
+	token := cfg.TokenFunc
+	if token == nil {
+		if cfg.Token == "" {
+			return nil, errors.New("outpost client: the token is empty")
+		}
+		token = func() string { return cfg.Token }
 	}
 	if cfg.Version == "" {
 		cfg.Version = "devel"
@@ -160,7 +167,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		socket:    socket,
 		base:      &base,
 		api:       base.Scheme + "://" + base.Host + prefix + "/api/v3",
-		token:     cfg.Token,
+		token:     token,
 		userAgent: userAgent(cfg.Version, cfg.BuildHash),
 		transport: hc.Transport,
 	}
@@ -307,7 +314,7 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	if err != nil {
 		return fmt.Errorf("%s %s: building request: %w", method, path, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", "Bearer "+c.token())
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("Accept", "application/json")
 	if raw != nil {
@@ -407,8 +414,8 @@ func (c *Client) excerpt(data []byte) string {
 }
 
 func (c *Client) redactString(s string) string {
-	if c.token != "" {
-		s = strings.ReplaceAll(s, c.token, "[redacted]")
+	if token := c.token(); token != "" {
+		s = strings.ReplaceAll(s, token, "[redacted]")
 	}
 	return s
 }
@@ -416,11 +423,16 @@ func (c *Client) redactString(s string) string {
 // redact keeps err's chain (errors.Is still works) unless its text would
 // carry the token, in which case only the redacted text remains.
 func (c *Client) redact(err error) error {
-	if c.token != "" && strings.Contains(err.Error(), c.token) {
+	if token := c.token(); token != "" && strings.Contains(err.Error(), token) {
 		return errors.New(c.redactString(err.Error()))
 	}
 	return err
 }
+
+// Token returns the token the client sends now. Providers that talk to
+// the core on their own (the flow executor) ask for it on every request,
+// so a rotated token reaches them too.
+func (c *Client) Token() string { return c.token() }
 
 // retryPolicy retries connection errors and 5xx (and 429, which asks for
 // it), never other 4xx, and stops at once when the context ended or the

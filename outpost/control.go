@@ -100,7 +100,7 @@ func (o *Outpost) dial(ctx context.Context, pk string, attempt int) (*websocket.
 	dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
 	h := http.Header{}
-	h.Set("Authorization", "Bearer "+o.cfg.Token)
+	h.Set("Authorization", "Bearer "+o.api.Token())
 	h.Set("User-Agent", o.api.UserAgent())
 	u := o.controlURL(pk, attempt)
 	conn, resp, err := websocket.Dial(dctx, u, &websocket.DialOptions{

@@ -43,6 +43,13 @@ type Config struct {
 	// Token is the outpost's token (AUTHENTIK_TOKEN). It never appears in
 	// logs or errors.
 	Token string
+	// TokenFile, set instead of Token, is a file holding the token
+	// (AUTHENTIK_TOKEN=file:///path). It is re-read when it changes,
+	// including the symbolic link swap of a Kubernetes Secret volume, and
+	// API calls and the control channel move to the new token without a
+	// restart. A file that vanishes or becomes empty keeps the last good
+	// token, and a warning says why.
+	TokenFile string
 	// Insecure skips TLS verification of the core, for the API and the
 	// websocket (AUTHENTIK_INSECURE).
 	Insecure bool
@@ -115,6 +122,7 @@ type Outpost struct {
 	running      atomic.Bool
 	connected    atomic.Bool
 	warnedNoHost atomic.Bool // about an internal core URL without authentik_host
+	tokenFile    *tokenFile  // when the token comes from Config.TokenFile
 
 	// refreshNow asks for an immediate refresh (Refresh, SIGUSR1);
 	// refreshSoon for one after the update jitter (core trigger,
@@ -149,8 +157,11 @@ func New(cfg Config) (*Outpost, error) {
 	if (u.Scheme != "http" && u.Scheme != "https" || u.Host == "") && u.Scheme != "unix" {
 		return nil, fmt.Errorf("outpost: core URL %q must be an absolute http, https or unix URL", u.Redacted())
 	}
-	if cfg.Token == "" {
+	if cfg.Token == "" && cfg.TokenFile == "" {
 		return nil, errors.New("outpost: the token is empty")
+	}
+	if cfg.Token != "" && cfg.TokenFile != "" {
+		return nil, errors.New("outpost: set the token or the token file, not both")
 	}
 	if len(cfg.Providers) == 0 {
 		return nil, errors.New("outpost: no providers configured")
@@ -216,9 +227,14 @@ func New(cfg Config) (*Outpost, error) {
 		return nil, fmt.Errorf("outpost: %w", err)
 	}
 
+	tokenFunc := func() string { return cfg.Token }
+	if cfg.TokenFile != "" {
+		o.tokenFile = newTokenFile(cfg.TokenFile, o.log, time.Now)
+		tokenFunc = o.tokenFile.Token
+	}
 	o.api, err = NewClient(ClientConfig{
 		URL:        u,
-		Token:      cfg.Token,
+		TokenFunc:  tokenFunc,
 		Insecure:   cfg.Insecure,
 		HTTPClient: cfg.HTTPClient,
 		Version:    cfg.Version,
@@ -312,6 +328,11 @@ func (o *Outpost) Run(ctx context.Context) error {
 		o.metrics.Forget(o.instance)
 	}()
 
+	if o.tokenFile != nil {
+		if err := o.tokenFile.load(); err != nil {
+			return fmt.Errorf("outpost: %w", err)
+		}
+	}
 	if ln := o.cfg.MetricsListener; ln != nil {
 		wg.Go(func() {
 			o.log.Info("starting metrics server", "listen", ln.Addr().String())

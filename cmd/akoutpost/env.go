@@ -13,8 +13,11 @@ import (
 // environment is the standalone outpost's configuration, read from
 // authentik's variable names. Only this command reads the environment.
 type environment struct {
-	Host        string
-	Token       string
+	Host  string
+	Token string
+	// TokenFile is the path of AUTHENTIK_TOKEN=file:///path (without a
+	// fallback): the outpost re-reads it when a rotated Secret replaces it.
+	TokenFile   string
 	Insecure    bool
 	HostBrowser string
 	LogLevel    string
@@ -69,6 +72,9 @@ func readEnvironment(getenv func(string) string, requireCore bool) (environment,
 		return env, fmt.Errorf("AUTHENTIK_TOKEN: %w", err)
 	}
 	env.Token = token
+	if raw := getenv("AUTHENTIK_TOKEN"); strings.HasPrefix(raw, "file://") && !strings.Contains(raw, "?") {
+		env.TokenFile = strings.TrimPrefix(raw, "file://")
+	}
 	if v := getenv("AUTHENTIK_INSECURE"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

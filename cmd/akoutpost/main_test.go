@@ -39,19 +39,21 @@ func TestReadEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name      string
-		vars      map[string]string
-		wantToken string
-		wantErr   string
+		name          string
+		vars          map[string]string
+		wantToken     string
+		wantTokenFile string // followed for rotation
+		wantErr       string
 	}{
 		{name: "plain", vars: map[string]string{"AUTHENTIK_HOST": "https://h/", "AUTHENTIK_TOKEN": "t"}, wantToken: "t"},
 		{name: "no host", vars: map[string]string{"AUTHENTIK_TOKEN": "t"}, wantErr: "AUTHENTIK_HOST"},
 		{name: "no token", vars: map[string]string{"AUTHENTIK_HOST": "https://h/"}, wantErr: "AUTHENTIK_TOKEN"},
-		{name: "token from file", vars: map[string]string{"AUTHENTIK_HOST": "https://h/", "AUTHENTIK_TOKEN": "file://" + tokenFile}, wantToken: "from-file"},
+		{name: "token from file", vars: map[string]string{"AUTHENTIK_HOST": "https://h/", "AUTHENTIK_TOKEN": "file://" + tokenFile}, wantToken: "from-file", wantTokenFile: tokenFile},
 		{name: "token file missing", vars: map[string]string{"AUTHENTIK_HOST": "https://h/", "AUTHENTIK_TOKEN": "file://" + dir + "/nope"}, wantErr: "AUTHENTIK_TOKEN: reading"},
 		{name: "token file fallback", vars: map[string]string{"AUTHENTIK_HOST": "https://h/", "AUTHENTIK_TOKEN": "file://" + dir + "/nope?fb"}, wantToken: "fb"},
 		{name: "token from env", vars: map[string]string{"AUTHENTIK_HOST": "https://h/", "AUTHENTIK_TOKEN": "env://OTHER", "OTHER": "o"}, wantToken: "o"},
 		{name: "token env unset", vars: map[string]string{"AUTHENTIK_HOST": "https://h/", "AUTHENTIK_TOKEN": "env://OTHER"}, wantErr: "OTHER is not set"},
+		{name: "core on a unix socket", vars: map[string]string{"AUTHENTIK_HOST": "unix:///run/core.sock", "AUTHENTIK_TOKEN": "t"}, wantToken: "t"},
 		{name: "not a URL", vars: map[string]string{"AUTHENTIK_HOST": "h", "AUTHENTIK_TOKEN": "t"}, wantErr: "not an http(s) URL"},
 		{name: "bad insecure", vars: map[string]string{"AUTHENTIK_HOST": "https://h/", "AUTHENTIK_TOKEN": "t", "AUTHENTIK_INSECURE": "maybe"}, wantErr: "AUTHENTIK_INSECURE"},
 		{name: "port only", vars: map[string]string{"AUTHENTIK_HOST": "https://h/", "AUTHENTIK_TOKEN": "t", "AUTHENTIK_LISTEN__METRICS": "9300"}, wantErr: "not host:port"},
@@ -72,8 +74,8 @@ func TestReadEnvironment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if env.Token != tt.wantToken {
-				t.Errorf("token %q, want %q", env.Token, tt.wantToken)
+			if env.Token != tt.wantToken || env.TokenFile != tt.wantTokenFile {
+				t.Errorf("token %q file %q, want %q file %q", env.Token, env.TokenFile, tt.wantToken, tt.wantTokenFile)
 			}
 		})
 	}

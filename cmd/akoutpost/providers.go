@@ -82,7 +82,7 @@ func openLDAP(env environment, log *slog.Logger) (outpost.Provider, func(), erro
 		return nil, nil, err
 	}
 	p, err := ldap.New(ldap.Config{
-		Logger: log, LDAP: lns[0], LDAPS: lns[1], Token: env.Token, Version: version,
+		Logger: log, LDAP: lns[0], LDAPS: lns[1], Version: version,
 	})
 	if err != nil {
 		closeAll(lns)

@@ -43,9 +43,14 @@ func (c command) newOutpost(env environment, log *slog.Logger, level *slog.Level
 	if err != nil {
 		return nil, err
 	}
+	token, tokenFile := env.Token, env.TokenFile
+	if tokenFile != "" {
+		token = "" // read, and followed, by the outpost
+	}
 	o, err := outpost.New(outpost.Config{
 		CoreURL:         env.Host,
-		Token:           env.Token,
+		Token:           token,
+		TokenFile:       tokenFile,
 		Insecure:        env.Insecure,
 		BrowserURL:      env.HostBrowser,
 		Providers:       standaloneProviders(env, log),

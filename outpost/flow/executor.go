@@ -56,6 +56,9 @@ type Config struct {
 	// Token is the outpost token, sent in [HeaderOutpostToken]. It never
 	// appears in logs or errors.
 	Token string
+	// TokenFunc, when set instead of Token, is asked for the token on every
+	// request, so a rotated token is used at once ([outpost.Client.Token]).
+	TokenFunc func() string
 	// UserAgent is sent on every request; empty sends Go's default.
 	UserAgent string
 	// Logger receives debug records of each step; nil discards.
@@ -73,8 +76,9 @@ type Config struct {
 // Executor runs flows. It is safe for concurrent use; each run gets its own
 // cookie jar.
 type Executor struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	token func() string
 }
 
 // New validates cfg and returns an Executor. It does no I/O.
@@ -91,11 +95,15 @@ func New(cfg Config) (*Executor, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = defaultTimeout
 	}
+	token := cfg.TokenFunc
+	if token == nil {
+		token = func() string { return cfg.Token }
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Executor{cfg: cfg, log: log}, nil
+	return &Executor{cfg: cfg, log: log, token: token}, nil
 }
 
 // Request is what one run needs.
@@ -388,7 +396,7 @@ func (e *Executor) newSession(remoteIP string) (*Session, error) {
 		Jar:     jar,
 		Timeout: e.cfg.Timeout,
 		Transport: &sessionTransport{
-			next: e.cfg.Transport, token: e.cfg.Token, userAgent: e.cfg.UserAgent,
+			next: e.cfg.Transport, token: e.token, userAgent: e.cfg.UserAgent,
 			remoteIP: remoteIP, session: s,
 		},
 		// The executor speaks JSON; a redirect means something else

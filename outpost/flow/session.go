@@ -87,7 +87,7 @@ func jwtSID(token string) string {
 // cookie.
 type sessionTransport struct {
 	next      http.RoundTripper
-	token     string
+	token     func() string
 	userAgent string
 	remoteIP  string
 	session   *Session
@@ -95,8 +95,8 @@ type sessionTransport struct {
 
 func (t *sessionTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req.Clone(req.Context())
-	if t.token != "" {
-		r.Header.Set(HeaderOutpostToken, t.token)
+	if token := t.token(); token != "" {
+		r.Header.Set(HeaderOutpostToken, token)
 	}
 	if t.userAgent != "" {
 		r.Header.Set("User-Agent", t.userAgent)
