@@ -20,7 +20,7 @@ type command struct {
 }
 
 const usage = `usage: akoutpost [run | healthcheck | version | manifests kubernetes|compose |
-                  testcore --blueprint FILE --listen ADDR | demo]`
+                  controller [status] | testcore --blueprint FILE --listen ADDR | demo]`
 
 // errUsage marks mistakes on the command line: they print the usage too.
 var errUsage = errors.New("usage")
@@ -40,6 +40,8 @@ func (c command) main(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stdout, fullVersion())
 	case "manifests":
 		err = c.manifests(ctx, args)
+	case "controller":
+		err = c.controller(ctx, args)
 	case "testcore":
 		err = c.testcore(ctx, args)
 	case "demo":

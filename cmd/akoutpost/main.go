@@ -5,6 +5,7 @@
 //	akoutpost healthcheck                 exit 0 when the local outpost answers
 //	akoutpost version                     print the version
 //	akoutpost manifests kubernetes|compose print deployment manifests
+//	akoutpost controller [status]         manage outposts' containers and Kubernetes objects
 //	akoutpost testcore --blueprint FILE --listen ADDR
 //	akoutpost demo                        a test core and every outpost in it
 //

@@ -46,6 +46,9 @@ func (c command) testcore(ctx context.Context, args []string) error {
 	for _, o := range core.Outposts() {
 		fmt.Fprintf(c.stdout, "outpost %s type %s token %s\n", o.Name, o.Type, o.Token)
 	}
+	for _, t := range core.APITokens() {
+		fmt.Fprintf(c.stdout, "token %s %s\n", t.Identifier, t.Key)
+	}
 	fmt.Fprintf(c.stdout, "listening %s\n", core.URL())
 	<-ctx.Done()
 	return nil

@@ -180,7 +180,7 @@ func (s *Server) outpostJSON(o *outpostObj, base string) map[string]any {
 	}
 	return map[string]any{
 		"pk": o.uuid, "name": o.name, "type": o.otype, "providers": pks, "providers_obj": objs,
-		"service_connection": nil, "service_connection_obj": nil, "refresh_interval_s": interval,
+		"service_connection": connRef(o.conn), "service_connection_obj": connObj(o.conn), "refresh_interval_s": interval,
 		"token_identifier": "ak-outpost-" + o.uuid + "-api", "config": cfg, "managed": nullString(o.managed),
 	}
 }

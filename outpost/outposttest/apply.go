@@ -45,6 +45,9 @@ var modelAppliers = map[string]applier{
 	"authentik_providers_radius.radiusprovider": {set(append([]string{"client_networks", "shared_secret",
 		"mfa_support", "certificate"}, providerCommon...)...), applyProvider(kindRADIUS)},
 	"authentik_outposts.outpost":                         {set("name", "type", "providers", "config", "service_connection", "managed"), applyOutpost},
+	"authentik_outposts.dockerserviceconnection":         {set("name", "local", "url", "tls_verification", "tls_authentication"), applyServiceConn(connDocker)},
+	"authentik_outposts.kubernetesserviceconnection":     {set("name", "local", "kubeconfig", "verify_ssl"), applyServiceConn(connKubernetes)},
+	"authentik_core.token":                               {set("identifier", "key", "user", "intent", "description", "expiring"), applyAPIToken},
 	"authentik_crypto.certificatekeypair":                {set("name", "certificate_data", "key_data", "managed"), applyCert},
 	"authentik_stages_authenticator_totp.totpdevice":     {set("user", "name", "key", "digits", "step", "confirmed", "tolerance", "t0", "drift"), applyTOTP},
 	"authentik_stages_authenticator_static.staticdevice": {set("user", "name", "confirmed", "token_set"), applyStatic},
@@ -338,15 +341,10 @@ func applyOutpost(m *model, existing any, f fields, ident string) (any, error) {
 		o = &outpostObj{uuid: m.uuid("authentik_outposts.outpost", ident), config: map[string]any{}}
 		m.outposts = append(m.outposts, o)
 	}
-	var sc any
 	errs := []error{f.str("name", &o.name), f.str("type", &o.otype), refs(f, "providers", &o.providers),
-		f.mapping("config", &o.config), f.str("managed", &o.managed)}
-	sc = f.v["service_connection"]
+		f.mapping("config", &o.config), f.str("managed", &o.managed), ref(f, "service_connection", &o.conn)}
 	if err := firstErr(errs); err != nil {
 		return nil, err
-	}
-	if sc != nil {
-		return nil, f.errorf("service_connection", "service connections are not supported; leave it empty")
 	}
 	if o.name == "" {
 		return nil, f.errorf("name", "is required")

@@ -24,7 +24,11 @@
 //     authorize with PKCE, token, userinfo, introspection, JWKS, end
 //     session) and a plain HTML login page at /if/flow/{slug}/;
 //   - the outpost websocket /ws/outpost/{pk}/, which records hellos and
-//     acknowledges every message as authentik does.
+//     acknowledges every message as authentik does;
+//   - for a controller's API token: /api/v3/outposts/service_connections/docker/
+//     and /kubernetes/, and /api/v3/core/tokens/{identifier}/view_key/
+//     (the key to its owner, a superuser or a holder of
+//     authentik_core.view_token_key; 404 to anyone else).
 //
 // Beyond a real core it lets a test trigger updates ([Server.TriggerUpdate],
 // [Server.Send]), change things live ([Server.UpdateProvider],
@@ -44,7 +48,13 @@
 // authentik_providers_radius.radiusprovider (client_networks,
 // shared_secret, mfa_support, certificate, and the flows; authentik's
 // defaults: every address, a generated secret, MFA on),
-// authentik_outposts.outpost (of type proxy, ldap or radius),
+// authentik_outposts.outpost (of type proxy, ldap or radius, with an
+// optional service_connection),
+// authentik_outposts.dockerserviceconnection (name, local, url,
+// tls_verification, tls_authentication),
+// authentik_outposts.kubernetesserviceconnection (name, local, kubeconfig,
+// verify_ssl), authentik_core.token (intent api, identifier, user, key;
+// the key is derived when absent, and `akoutpost testcore` prints it),
 // authentik_crypto.certificatekeypair,
 // authentik_stages_authenticator_totp.totpdevice,
 // authentik_stages_authenticator_static.staticdevice and, to restrict an

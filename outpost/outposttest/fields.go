@@ -139,6 +139,8 @@ func typeName[T any]() string {
 		return "application"
 	case *certKeyPair:
 		return "certificate key pair"
+	case *serviceConn:
+		return "service connection"
 	}
 	return fmt.Sprintf("%T", z)
 }

@@ -136,6 +136,7 @@ type outpostObj struct {
 	managed   string
 	account   *user
 	token     string
+	conn      *serviceConn // the integration that deploys it, if any
 }
 
 type certKeyPair struct {
@@ -197,6 +198,8 @@ type model struct {
 	apps      []*application
 	providers []*provider
 	outposts  []*outpostObj
+	conns     []*serviceConn
+	apiTokens []*apiToken
 	certs     []*certKeyPair
 	totp      []*totpDevice
 	static    []*staticDevice

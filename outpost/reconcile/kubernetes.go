@@ -102,6 +102,11 @@ func NewKubernetes(cfg KubernetesConfig) (*Kubernetes, error) {
 		rc.Insecure = true
 		rc.CAData, rc.CAFile = nil, ""
 	}
+	if rc.QPS == 0 {
+		// client-go's default of 5 requests per second throttles a
+		// reconcile (a read per object, a list per kind) to seconds.
+		rc.QPS, rc.Burst = 50, 100
+	}
 	if rc.UserAgent == "" {
 		rc.UserAgent = "akoutpost-controller"
 	}
