@@ -100,14 +100,6 @@ func (c *Certificates) Cached(id string) *tls.Certificate {
 	return nil
 }
 
-// Forget drops id from the cache, for a provider whose certificate was
-// removed.
-func (c *Certificates) Forget(id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.entries, id)
-}
-
 func (c *Certificates) entry(id string) *certEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()

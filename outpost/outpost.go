@@ -256,12 +256,6 @@ func New(cfg Config) (*Outpost, error) {
 	return o, nil
 }
 
-// API returns the outpost's client for the core.
-func (o *Outpost) API() *Client { return o.api }
-
-// Env returns what the outpost lends its provider.
-func (o *Outpost) Env() *Env { return o.env }
-
 // Gatherer returns the registry the outpost's metrics are on, for a host
 // that serves them itself; nil when Registerer was set without a Gatherer.
 func (o *Outpost) Gatherer() prometheus.Gatherer { return o.gatherer }

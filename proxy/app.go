@@ -47,7 +47,7 @@ type application struct {
 	pk   int
 	name string
 	slug string
-	mode Mode
+	mode mode
 
 	external         *url.URL
 	internal         *url.URL
@@ -252,7 +252,7 @@ func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.handleSignOut(w, r)
 	case path == pathStart:
 		a.handleStart(w, r)
-	case a.mode == ModeProxy:
+	case a.mode == modeProxy:
 		a.handleProxy(w, r)
 	case path == pathNginx:
 		a.handleNginx(w, r)

@@ -22,14 +22,14 @@ import (
 	"github.com/akoutpost/akoutpost/outpost"
 )
 
-// Mode is how an application is protected.
-type Mode string
+// mode is how an application is protected.
+type mode string
 
 // The modes, as the core names them in ProxyOutpostConfig.mode.
 const (
-	ModeProxy         Mode = "proxy"
-	ModeForwardSingle Mode = "forward_single"
-	ModeForwardDomain Mode = "forward_domain"
+	modeProxy         mode = "proxy"
+	modeForwardSingle mode = "forward_single"
+	modeForwardDomain mode = "forward_domain"
 )
 
 // wireConfig is ProxyOutpostConfig as /api/v3/outposts/proxy/ sends it.
@@ -48,7 +48,7 @@ type wireConfig struct {
 	BasicAuthEnabled           bool     `json:"basic_auth_enabled"`
 	BasicAuthPasswordAttribute string   `json:"basic_auth_password_attribute"`
 	BasicAuthUserAttribute     string   `json:"basic_auth_user_attribute"`
-	Mode                       Mode     `json:"mode"`
+	Mode                       mode     `json:"mode"`
 	CookieDomain               string   `json:"cookie_domain"`
 	AccessTokenValidity        *float64 `json:"access_token_validity"`
 	InterceptHeaderAuth        *bool    `json:"intercept_header_auth"`
@@ -144,7 +144,7 @@ func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
 		}
 		next.byHost[key] = app
 		next.all = append(next.all, app)
-		if app.mode == ModeForwardDomain && app.cookieDomain != "" {
+		if app.mode == modeForwardDomain && app.cookieDomain != "" {
 			next.domains = append(next.domains, app)
 		}
 		if app.cert != nil {
@@ -180,7 +180,7 @@ func (p *Provider) buildApp(ctx context.Context, w wireConfig, u outpost.Update)
 	}
 	mode := w.Mode
 	if mode == "" {
-		mode = ModeProxy
+		mode = modeProxy
 	}
 	a := &application{
 		p:             p,
@@ -201,14 +201,14 @@ func (p *Provider) buildApp(ctx context.Context, w wireConfig, u outpost.Update)
 		version:       u.Outpost.Version,
 	}
 	switch mode {
-	case ModeProxy:
+	case modeProxy:
 		in, err := parseHTTPURL(w.InternalHost)
 		if err != nil {
 			return nil, fmt.Errorf("internal_host: %w", err)
 		}
 		a.internal = in
 		a.insecureUpstream = w.InternalHostSSLValidation != nil && !*w.InternalHostSSLValidation
-	case ModeForwardSingle, ModeForwardDomain:
+	case modeForwardSingle, modeForwardDomain:
 	default:
 		return nil, fmt.Errorf("unknown mode %q", mode)
 	}
@@ -251,7 +251,7 @@ func (p *Provider) buildApp(ctx context.Context, w wireConfig, u outpost.Update)
 	if err := a.initOIDC(w.OIDC, u); err != nil {
 		return nil, err
 	}
-	if mode == ModeProxy {
+	if mode == modeProxy {
 		a.initUpstream()
 	}
 	if w.Certificate != nil && *w.Certificate != "" {

@@ -147,9 +147,6 @@ func (p *Provider) Type() string { return "proxy" }
 
 func (p *Provider) logger() *slog.Logger { return p.log.Load() }
 
-// Store returns the session store the provider uses.
-func (p *Provider) Store() session.Store { return p.store }
-
 // HandleMessage implements [outpost.MessageHandler]. A session-end message
 // (instruction 4) ends every session, of every application, whose login
 // came from the authentik session it names; the store's sid index finds

@@ -23,7 +23,7 @@ func (a *application) allowlisted(u *url.URL) bool {
 	}
 	for _, form := range forms {
 		subject := form
-		if a.mode == ModeForwardDomain {
+		if a.mode == modeForwardDomain {
 			subject = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: form, RawQuery: u.RawQuery}).String()
 		}
 		if !a.skipMatches(subject) {
@@ -210,7 +210,7 @@ func (a *application) forwardDecision(w http.ResponseWriter, r *http.Request, u 
 		a.p.logger().Warn("forwarded URL outside the provider's hosts; login returns to the external host",
 			"provider", a.name, "host", truncate(u.Host, 100))
 	}
-	if a.mode == ModeForwardDomain {
+	if a.mode == modeForwardDomain {
 		// Log in on the authentication host, so the state cookie is set
 		// where the callback lands whatever the cookie domain.
 		a.redirectToStart(w, r, target)

@@ -16,16 +16,16 @@ func fuzzApps(tb testing.TB) (single, domain *application) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	mk := func(mode Mode, ext, cd string) *application {
+	mk := func(m mode, ext, cd string) *application {
 		u, _ := url.Parse(ext)
-		a := &application{p: p, name: string(mode), mode: mode, external: u, clientID: "c-" + string(mode),
-			cookieDomain: cd, cookieName: "authentik_proxy_" + string(mode), validity: 3600e9}
+		a := &application{p: p, name: string(m), mode: m, external: u, clientID: "c-" + string(m),
+			cookieDomain: cd, cookieName: "authentik_proxy_" + string(m), validity: 3600e9}
 		if err := a.initCodecs([]byte("0123456789abcdef0123456789abcdef")); err != nil {
 			tb.Fatal(err)
 		}
 		return a
 	}
-	return mk(ModeProxy, "https://app.example.com", ""), mk(ModeForwardDomain, "https://auth.example.com", "example.com")
+	return mk(modeProxy, "https://app.example.com", ""), mk(modeForwardDomain, "https://auth.example.com", "example.com")
 }
 
 // FuzzForwardedURL: X-Forwarded-* come from the network; parsing must not
@@ -78,7 +78,7 @@ func FuzzCheckRedirect(f *testing.F) {
 				t.Fatalf("%s: accepted %q -> %q", a.mode, raw, got)
 			}
 			host := strings.ToLower(u.Hostname())
-			if host != a.external.Hostname() && !(a.mode == ModeForwardDomain && (host == "example.com" || strings.HasSuffix(host, ".example.com"))) {
+			if host != a.external.Hostname() && !(a.mode == modeForwardDomain && (host == "example.com" || strings.HasSuffix(host, ".example.com"))) {
 				t.Fatalf("%s: %q leads to foreign host %q", a.mode, raw, host)
 			}
 		}
