@@ -38,21 +38,6 @@ type providerConfig struct {
 	CertificateID string
 }
 
-// equal reports whether two configurations are the same.
-func (c *providerConfig) equal(o *providerConfig) bool {
-	if c.PK != o.PK || c.Name != o.Name || c.AppSlug != o.AppSlug || c.AuthFlow != o.AuthFlow ||
-		c.Secret != o.Secret || c.MFA != o.MFA || c.CertificateID != o.CertificateID ||
-		len(c.Networks) != len(o.Networks) {
-		return false
-	}
-	for i := range c.Networks {
-		if c.Networks[i] != o.Networks[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // decodeProvider converts one item of /outposts/radius/. A provider with
 // no usable client network, no shared secret or no flow is an error: it
 // could never answer anyone.

@@ -17,7 +17,12 @@
 // check for the application decides, and the attributes the core's
 // property mappings return go into the Access-Accept. A retransmission
 // (same source, identifier and content) is answered with the cached reply
-// and never runs the flow twice. EAP and CHAP are refused with
+// and never runs the flow twice.
+//
+// With a certificate on the provider, EAP is served too: PEAP (version 0)
+// with GTC inside and EAP-TTLS with PAP inside, whose inner password runs
+// the same flow; the Access-Accept carries the MS-MPPE keys derived from
+// the TLS session. EAP-TLS, MS-CHAPv2 and CHAP are refused with
 // Access-Reject; see docs/radius.md.
 //
 // Metrics use authentik's names: authentik_outpost_radius_request_duration_seconds

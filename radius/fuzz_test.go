@@ -1,8 +1,11 @@
 package radius
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/json"
 	"net"
+	"net/netip"
 	"testing"
 
 	"layeh.com/radius"
@@ -95,5 +98,70 @@ func FuzzCoreAttributes(f *testing.F) {
 				t.Fatalf("attribute %d passed through", a.Type)
 			}
 		}
+	})
+}
+
+// FuzzEAP drives EAP conversations with what a supplicant may send: each
+// step of the input is one EAP-Response (a length, a type, the data)
+// answering the server's last request, with the right identifier and
+// State. No input may panic or leave a TLS goroutine behind.
+func FuzzEAP(f *testing.F) {
+	cfg, err := decodeProvider(json.RawMessage(`{"pk": 1, "name": "p", "application_slug": "a",
+		"auth_flow_slug": "f", "client_networks": "127.0.0.0/8", "shared_secret": "s3cret"}`))
+	if err != nil {
+		f.Fatal(err)
+	}
+	tlsCfg := testTLSConfig(f)
+	st := &state{providers: []*providerConfig{cfg}, outpostName: "o", certs: map[int]*tls.Certificate{1: &tlsCfg.Certificates[0]}}
+	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1000}
+	f.Add([]byte{1, eapTypeNak, eapTypeTTLS})
+	f.Add([]byte{1, eapTypePEAP, 0})
+	f.Add([]byte{5, eapTypePEAP, 0x80, 0, 0, 0, 9, 3, eapTypePEAP, 0x40, 1, 2})
+	f.Add([]byte{6, eapTypePEAP, 0, 0x16, 3, 1, 0, 1})
+	f.Add([]byte{2, eapTypeNak, eapTypeTTLS, 1, eapTypeTTLS, 0xc0})
+	f.Fuzz(func(t *testing.T, steps []byte) {
+		p, err := New(Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := p.logger()
+		round := func(msg eapPacket, state []byte) eapReply {
+			pkt := radius.New(radius.CodeAccessRequest, []byte("s3cret"))
+			pkt.Attributes = append(pkt.Attributes, eapAttributes(msg.encode())...)
+			if state != nil {
+				pkt.Add(attrState, state)
+			}
+			req := &request{packet: pkt, cfg: cfg, st: st, from: from,
+				key: dupKey{src: netip.MustParseAddrPort("127.0.0.1:1000"), id: pkt.Identifier}}
+			return p.eapRoundTrip(context.Background(), req, log)
+		}
+		r := round(eapPacket{Code: eapResponse, ID: 1, Type: eapTypeIdentity, Data: []byte("alice")}, nil)
+		for len(steps) >= 2 && r.code == radius.CodeAccessChallenge {
+			n, typ := int(steps[0]), steps[1]
+			steps = steps[2:]
+			n = min(n, len(steps))
+			data := steps[:n]
+			steps = steps[n:]
+			var last eapPacket
+			var state []byte
+			for _, avp := range r.attrs {
+				switch avp.Type {
+				case attrEAPMessage:
+					last.Data = append(last.Data, avp.Attribute...)
+				case attrState:
+					state = avp.Attribute
+				}
+			}
+			req, err := parseEAP(last.Data)
+			if err != nil || req.Code != eapRequest || state == nil {
+				t.Fatalf("a challenge without a request and State: %v", err)
+			}
+			r = round(eapPacket{Code: eapResponse, ID: req.ID, Type: typ, Data: data}, state)
+		}
+		if r.code == radius.CodeAccessAccept {
+			t.Fatal("accepted without the core")
+		}
+		p.eap.closeAll()
+		p.tunnels.Wait()
 	})
 }

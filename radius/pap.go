@@ -46,7 +46,7 @@ func (p *Provider) answer(ctx context.Context, req *request) (reply []byte) {
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("answering a RADIUS request panicked", "panic", fmt.Sprint(r))
-			reply = p.rejectReply(req, rejectInternal)
+			reply = p.rejectReply(req, rejectInternal, nil)
 		}
 		if l != nil {
 			l.metrics.RequestDuration.WithLabelValues(req.st.outpostName, app).Observe(p.cfg.Now().Sub(start).Seconds())
@@ -54,7 +54,17 @@ func (p *Provider) answer(ctx context.Context, req *request) (reply []byte) {
 	}()
 	rctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
 	defer cancel()
-	attrs, reason := p.authenticate(rctx, req, log)
+	var (
+		code   radius.Code
+		attrs  radius.Attributes
+		reason string
+	)
+	if _, eap := req.packet.Lookup(attrEAPMessage); eap {
+		code, attrs, reason = p.answerEAP(rctx, req, log)
+	} else {
+		code = radius.CodeAccessAccept
+		attrs, reason = p.authenticate(rctx, req, log)
+	}
 	if ctx.Err() != nil {
 		// Shutting down past the drain timeout: no verdict was reached,
 		// and a reject would tell the NAS the password is wrong. Without
@@ -62,21 +72,22 @@ func (p *Provider) answer(ctx context.Context, req *request) (reply []byte) {
 		return nil
 	}
 	if reason != "" {
-		return p.rejectReply(req, reason)
+		return p.rejectReply(req, reason, attrs)
 	}
-	out, err := encodeReply(req.packet, radius.CodeAccessAccept, attrs)
+	out, err := encodeReply(req.packet, code, attrs)
 	if err != nil {
 		// Too many attributes from the core for one packet.
-		log.Warn("encoding the Access-Accept failed", "error", err)
-		return p.rejectReply(req, rejectAttributeParse)
+		log.Warn("encoding the reply failed", "code", code.String(), "error", err)
+		return p.rejectReply(req, rejectAttributeParse, nil)
 	}
 	return out
 }
 
-// rejectReply counts and encodes an Access-Reject.
-func (p *Provider) rejectReply(req *request, reason string) []byte {
+// rejectReply counts and encodes an Access-Reject carrying attrs (an
+// EAP-Failure, or nothing).
+func (p *Provider) rejectReply(req *request, reason string, attrs radius.Attributes) []byte {
 	p.reject(req.st.outpostName, reason, req.cfg.AppSlug)
-	out, err := encodeReply(req.packet, radius.CodeAccessReject, nil)
+	out, err := encodeReply(req.packet, radius.CodeAccessReject, attrs)
 	if err != nil {
 		// Only Proxy-State is copied into a reject; a request has room
 		// for no more than fits a reply.
@@ -91,9 +102,6 @@ func (p *Provider) rejectReply(req *request, reason string) []byte {
 // the Access-Accept, or the reason to reject.
 func (p *Provider) authenticate(ctx context.Context, req *request, log *slog.Logger) (radius.Attributes, string) {
 	pkt := req.packet
-	if _, ok := pkt.Lookup(attrEAPMessage); ok {
-		return nil, rejectUnsupportedMethod
-	}
 	if _, ok := pkt.Lookup(attrCHAPPassword); ok {
 		return nil, rejectUnsupportedMethod
 	}
@@ -113,13 +121,21 @@ func (p *Provider) authenticate(ctx context.Context, req *request, log *slog.Log
 	for len(password) > 0 && password[len(password)-1] == 0 {
 		password = password[:len(password)-1]
 	}
-	username := string(user)
+	return p.verify(ctx, req, string(user), string(password), log)
+}
+
+// verify runs the provider's flow for username and password, then the
+// access check. It returns the attributes for the Access-Accept, or the
+// reason to reject.
+func (p *Provider) verify(ctx context.Context, req *request, username, password string,
+	log *slog.Logger) (radius.Attributes, string) {
+	pkt := req.packet
 	l := p.env.Load()
 	if l == nil {
 		return nil, rejectFlowError
 	}
 	res, err := l.executor.Run(ctx, flow.Request{
-		Flow: req.cfg.AuthFlow, Username: username, Password: string(password), MFA: req.cfg.MFA,
+		Flow: req.cfg.AuthFlow, Username: username, Password: password, MFA: req.cfg.MFA,
 		RemoteIP: req.key.src.Addr().String(),
 		Query:    url.Values{"goauthentik.io/outpost/radius": {"true"}},
 	})

@@ -2,6 +2,7 @@ package radius
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,6 +61,8 @@ type Provider struct {
 	dups     *replyCache
 	inflight chan struct{} // a slot per authentication running
 	served   atomic.Bool
+	eap      *eapSessions
+	tunnels  sync.WaitGroup // the EAP sessions' TLS goroutines
 }
 
 var _ outpost.Provider = (*Provider)(nil)
@@ -89,6 +92,7 @@ func New(cfg Config) (*Provider, error) {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	p.dups = newReplyCache(cfg.DuplicateWindow, maxCachedReplies, cfg.Now)
+	p.eap = newEAPSessions(cfg.Now, &p.tunnels)
 	return p, nil
 }
 
@@ -100,6 +104,7 @@ type lent struct {
 	log      *slog.Logger
 	metrics  *metrics.RADIUS
 	executor *flow.Executor
+	certs    *outpost.Certificates
 }
 
 // logger is the configured logger, else the outpost's, else a discarding
@@ -115,19 +120,49 @@ func (p *Provider) logger() *slog.Logger {
 type state struct {
 	providers   []*providerConfig
 	outpostName string
+	// certs are the providers' certificates for EAP, by provider pk.
+	certs map[int]*tls.Certificate
 }
 
-// has reports whether s holds a provider configured exactly as cfg.
-func (s *state) has(cfg *providerConfig) bool {
-	if s == nil {
-		return false
-	}
-	for _, c := range s.providers {
-		if c.equal(cfg) {
-			return true
+// loadCertificates fetches the certificates the providers name for EAP.
+// A failed fetch keeps the provider's previous certificate, if it had one
+// under the same id.
+func (p *Provider) loadCertificates(ctx context.Context, old, next *state) {
+	next.certs = map[int]*tls.Certificate{}
+	l := p.env.Load()
+	for _, c := range next.providers {
+		if c.CertificateID == "" || l == nil || l.certs == nil {
+			continue
+		}
+		cert, err := l.certs.Get(ctx, c.CertificateID)
+		if err == nil && cert.PrivateKey == nil {
+			err = errors.New("the certificate has no private key")
+		}
+		if err != nil {
+			p.logger().Warn("fetching a RADIUS provider's certificate failed; EAP needs it", "provider", c.Name, "error", err)
+			if prev := old.provider(c.PK); prev != nil && prev.CertificateID == c.CertificateID {
+				cert = old.certs[c.PK]
+			} else {
+				continue
+			}
+		}
+		if cert != nil {
+			next.certs[c.PK] = cert
 		}
 	}
-	return false
+}
+
+// provider returns the provider with pk, nil if there is none.
+func (s *state) provider(pk int) *providerConfig {
+	if s == nil {
+		return nil
+	}
+	for _, c := range s.providers {
+		if c.PK == pk {
+			return c
+		}
+	}
+	return nil
 }
 
 // candidate is a provider a client address may belong to.
@@ -167,15 +202,12 @@ func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
 			errs = append(errs, err)
 			continue
 		}
-		if cfg.CertificateID != "" && !old.has(cfg) {
-			p.logger().Warn("the provider names a certificate for EAP; EAP is not supported, only PAP is served",
-				"provider", cfg.Name)
-		}
 		next.providers = append(next.providers, cfg)
 	}
 	if len(next.providers) == 0 && len(errs) > 0 {
 		return fmt.Errorf("radius: no usable provider: %w", errors.Join(errs...))
 	}
+	p.loadCertificates(ctx, old, next)
 	p.state.Store(next)
 	return errors.Join(errs...)
 }
@@ -213,6 +245,6 @@ func (p *Provider) setEnv(u outpost.Update) error {
 	if err != nil {
 		return fmt.Errorf("radius: %w", err)
 	}
-	p.env.Store(&lent{log: log, metrics: m, executor: exec})
+	p.env.Store(&lent{log: log, metrics: m, executor: exec, certs: u.Env.Certificates})
 	return nil
 }

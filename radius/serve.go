@@ -64,6 +64,10 @@ func (p *Provider) Serve(ctx context.Context) error {
 		cancelWork()
 		<-done
 	}
+	// No request runs any more: end the EAP conversations and their TLS
+	// goroutines.
+	p.eap.closeAll()
+	p.tunnels.Wait()
 	return err
 }
 
