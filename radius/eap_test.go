@@ -110,6 +110,23 @@ func TestEAPConversationGuards(t *testing.T) {
 	wantFailure(exchange(n, "wifi-secret", eapAccessRequest(t, "wifi-secret",
 		eapPacket{Code: eapResponse, ID: ttls.ID, Type: eapTypeTTLS, Data: []byte{0}}, state)), rejectEAPSession, before)
 
+	// EAP-Start: an empty EAP-Message, answered with an identity
+	// request; the identity then gets the PEAP start.
+	startPkt := radius.New(radius.CodeAccessRequest, []byte("wifi-secret"))
+	rfc2865.UserName_SetString(startPkt, "alice")
+	startPkt.Add(attrEAPMessage, nil)
+	raw = signRequest(t, startPkt, []byte("wifi-secret"))
+	reply = exchange(n, "wifi-secret", raw)
+	ask, state := replyEAP(t, reply)
+	if reply.Code != radius.CodeAccessChallenge || ask.Code != eapRequest || ask.Type != eapTypeIdentity || len(ask.Data) != 0 {
+		t.Fatalf("EAP-Start answered %v %+v", reply.Code, ask)
+	}
+	reply = exchange(n, "wifi-secret", eapAccessRequest(t, "wifi-secret",
+		eapPacket{Code: eapResponse, ID: ask.ID, Type: eapTypeIdentity, Data: []byte("alice")}, state))
+	if peap, _ := replyEAP(t, reply); reply.Code != radius.CodeAccessChallenge || peap.Type != eapTypePEAP || peap.Data[0] != tlsFlagStart {
+		t.Fatalf("after EAP-Start and identity: %v %+v", reply.Code, peap)
+	}
+
 	// Garbage where the ClientHello belongs fails the TLS session.
 	reply = exchange(n, "wifi-secret", eapAccessRequest(t, "wifi-secret", identity, nil))
 	start, state = replyEAP(t, reply)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"log/slog"
+	"net/netip"
 	"slices"
 
 	"layeh.com/radius"
@@ -52,6 +53,23 @@ func (p *Provider) answerEAP(ctx context.Context, req *request, log *slog.Logger
 
 func (p *Provider) eapRoundTrip(ctx context.Context, req *request, log *slog.Logger) eapReply {
 	raw, _ := eapMessage(req.packet)
+	nas := req.key.src.Addr()
+	state, hasState := req.packet.Lookup(attrState)
+	if len(raw) == 0 && !hasState {
+		// EAP-Start (RFC 3579 2.1): the NAS leaves asking the client's
+		// identity to us.
+		if req.st.certs[req.cfg.PK] == nil {
+			return eapReply{code: radius.CodeAccessReject, reason: rejectEAPNoCert}
+		}
+		sess := p.startEAP(req, nas)
+		if sess == nil {
+			return eapReply{code: radius.CodeAccessReject, reason: rejectEAPSessionsMax}
+		}
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		sess.method = eapTypeIdentity
+		return p.challenge(sess, nil)
+	}
 	msg, err := parseEAP(raw)
 	if err != nil || msg.Code != eapResponse || len(raw) > maxEAPMessage {
 		return eapReply{code: radius.CodeAccessReject, reason: rejectEAPMalformed}
@@ -60,25 +78,16 @@ func (p *Provider) eapRoundTrip(ctx context.Context, req *request, log *slog.Log
 		return eapReply{code: radius.CodeAccessReject, reason: reason,
 			attrs: eapAttributes(eapPacket{Code: eapFailure, ID: msg.ID}.encode())}
 	}
-	nas := req.key.src.Addr()
-	state, hasState := req.packet.Lookup(attrState)
 	if !hasState {
 		// The first packet: the client's identity, answered with a
 		// method offer.
 		if msg.Type != eapTypeIdentity {
 			return fail(rejectEAPMalformed)
 		}
-		cert := req.st.certs[req.cfg.PK]
-		if cert == nil {
+		if req.st.certs[req.cfg.PK] == nil {
 			return fail(rejectEAPNoCert)
 		}
-		sess := p.eap.start(req.cfg.PK, nas, &tls.Config{
-			Certificates: []tls.Certificate{*cert},
-			// EAP-TTLS and PEAP define their keys over TLS 1.2.
-			MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12,
-			// No resumption: every conversation is a full handshake.
-			SessionTicketsDisabled: true,
-		})
+		sess := p.startEAP(req, nas)
 		if sess == nil {
 			return fail(rejectEAPSessionsMax)
 		}
@@ -110,9 +119,34 @@ func (p *Provider) eapRoundTrip(ctx context.Context, req *request, log *slog.Log
 	return r
 }
 
+// startEAP opens a conversation with a TLS server of the provider's
+// certificate; nil when the provider has none or too many are open.
+func (p *Provider) startEAP(req *request, nas netip.Addr) *eapSession {
+	cert := req.st.certs[req.cfg.PK]
+	if cert == nil {
+		return nil
+	}
+	return p.eap.start(req.cfg.PK, nas, &tls.Config{
+		Certificates: []tls.Certificate{*cert},
+		// EAP-TTLS and PEAP define their keys over TLS 1.2.
+		MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12,
+		// No resumption: every conversation is a full handshake.
+		SessionTicketsDisabled: true,
+	})
+}
+
 // eapStep handles a response within a conversation.
 func (p *Provider) eapStep(ctx context.Context, req *request, sess *eapSession, msg eapPacket, log *slog.Logger) eapReply {
 	reject := func(reason string) eapReply { return eapReply{code: radius.CodeAccessReject, reason: reason} }
+	if sess.method == eapTypeIdentity {
+		// The answer to our identity request after an EAP-Start.
+		if msg.Type != eapTypeIdentity {
+			return reject(rejectEAPMalformed)
+		}
+		sess.outer = string(msg.Data)
+		sess.method = eapTypePEAP
+		return p.challenge(sess, []byte{tlsFlagStart})
+	}
 	switch msg.Type {
 	case eapTypeNak:
 		// The client wants another method: the other tunnelled one, if
