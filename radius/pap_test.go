@@ -160,3 +160,38 @@ func TestUnsupportedMethods(t *testing.T) {
 		})
 	}
 }
+
+// When the core fails, the NAS gets Access-Reject (as from authentik) and
+// the reason says it was the core, not the password; the next request
+// after the core recovers is accepted.
+func TestCoreFailures(t *testing.T) {
+	s := startStack(t, testBlueprint, Config{})
+	n := s.nas(t)
+	for _, tc := range []struct {
+		name   string
+		fault  outposttest.Fault
+		reason string
+	}{
+		{"flow executor 503", outposttest.Fault{PathPrefix: "/api/v3/flows/", Status: 503}, rejectFlowError},
+		{"flow executor drops", outposttest.Fault{PathPrefix: "/api/v3/flows/", Drop: true}, rejectFlowError},
+		{"access check 500", outposttest.Fault{PathPrefix: "/api/v3/outposts/radius/1/", Status: 500}, rejectAccessCheckFail},
+		{"access check malformed", outposttest.Fault{PathPrefix: "/api/v3/outposts/radius/1/", Malformed: true}, rejectAccessCheckFail},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.core.Fault(tc.fault)
+			before := s.rejected(tc.reason, "wifi")
+			req := papRequest(t, "wifi-secret", "alice", "alice-pw")
+			if reply := checkReply(t, n.send(req, 20*time.Second), req, "wifi-secret"); reply.Code != radius.CodeAccessReject {
+				t.Errorf("reply %v", reply.Code)
+			}
+			if got := s.rejected(tc.reason, "wifi"); got != before+1 {
+				t.Errorf("rejected{reason=%s} went from %v to %v", tc.reason, before, got)
+			}
+			s.core.ClearFaults()
+			req = papRequest(t, "wifi-secret", "alice", "alice-pw")
+			if reply := checkReply(t, n.send(req, 20*time.Second), req, "wifi-secret"); reply.Code != radius.CodeAccessAccept {
+				t.Errorf("after recovery: %v", reply.Code)
+			}
+		})
+	}
+}
