@@ -213,11 +213,20 @@ func (p *Provider) bind(ctx context.Context, dn, password, remoteIP string, prev
 		// RFC 4513 5.1.2: an unauthenticated bind; never ask the core.
 		return refuse(goldap.LDAPResultUnwillingToPerform, "invalid_credentials", "unauthenticated binds are not allowed")
 	}
+	// A locked pair is refused before the bind cache too: otherwise a
+	// guesser could go on guessing there and learn the password from the
+	// one guess the cache accepts.
+	pair := p.throttle.key(dnKey, remoteIP)
+	if d, locked := p.throttle.locked(pair); locked {
+		p.wait(ctx, d)
+		return throttled()
+	}
 	if rt.cfg.CachedBind {
 		// Only binds whose DN had the form cn=USER,ou=users,... were
 		// stored, under the same key, so a hit needs no second parse of
 		// the DN (it was a third of a cached bind's CPU).
 		if id, ok := rt.binds.lookup(dnKey, password); ok {
+			p.throttle.succeeded(pair)
 			id.dn = dn
 			return bindResult{code: goldap.LDAPResultSuccess, id: &id}
 		}
@@ -228,12 +237,36 @@ func (p *Provider) bind(ctx context.Context, dn, password, remoteIP string, prev
 			return refuseBindDN(rt, err)
 		}
 	}
+	a, d, err := p.throttle.begin(ctx, pair)
+	if err != nil {
+		// Locked meanwhile, or the client went away while the bind
+		// waited for others of its pair.
+		p.wait(ctx, d)
+		return throttled()
+	}
 	res, s := p.bindDirect(ctx, rt, dn, dnKey, username, password, remoteIP, prev)
+	o := outcomeOther
+	switch {
+	case res.code == goldap.LDAPResultSuccess:
+		o = outcomeSuccess
+	case res.code == goldap.LDAPResultInvalidCredentials:
+		// Only the flow's verdict on the credentials is a failure; the
+		// core failing to answer is not the client's doing.
+		o = outcomeFailure
+	}
+	p.wait(ctx, a.end(o))
 	if res.code == goldap.LDAPResultSuccess && rt.cfg.CachedBind && s != nil {
 		res.id.userVersion = p.userVersion(ctx, rt, res.id)
 		rt.binds.store(dnKey, password, *res.id, s.Expires())
 	}
 	return res
+}
+
+// throttled refuses a bind of a locked pair exactly as a wrong password
+// is refused, so the client learns nothing from it; only the metric's
+// reason tells them apart.
+func throttled() bindResult {
+	return refuse(goldap.LDAPResultInvalidCredentials, "throttled", "invalid credentials")
 }
 
 // refuseBindDN refuses a bind whose DN bindUsername refused: with

@@ -53,6 +53,10 @@
 //   - A DN with an empty password is an unauthenticated bind, refused with
 //     53 without asking the core; a failed bind leaves the connection
 //     anonymous (RFC 4511 4.2.1).
+//   - Failed binds are delayed and then refused per bind DN and client
+//     address ([BindThrottle]); a refusal looks like a wrong password
+//     (49) to the client, and the pair that guessed is the only one
+//     locked out.
 //   - A failed directory refresh keeps serving the last good directory
 //     instead of an empty or partial one.
 //

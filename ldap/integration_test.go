@@ -34,6 +34,13 @@ type stack struct {
 
 func startStack(t *testing.T, blueprint []byte, outpostName string, edit func(*outposttest.Server)) *stack {
 	t.Helper()
+	return startStackWith(t, blueprint, outpostName, edit, ldap.Config{})
+}
+
+// startStackWith is startStack with the provider's Config taken from cfg
+// (its listeners, token and version are set here).
+func startStackWith(t *testing.T, blueprint []byte, outpostName string, edit func(*outposttest.Server), cfg ldap.Config) *stack {
+	t.Helper()
 	core, err := outposttest.NewServer(blueprint)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +57,8 @@ func startStack(t *testing.T, blueprint []byte, outpostName string, edit func(*o
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := ldap.New(ldap.Config{LDAP: ln, LDAPS: lns, Token: core.Token(outpostName), Version: "test"})
+	cfg.LDAP, cfg.LDAPS, cfg.Token, cfg.Version = ln, lns, core.Token(outpostName), "test"
+	p, err := ldap.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,10 @@ type Config struct {
 	// DrainTimeout bounds how long Serve waits for operations in flight
 	// once its context ends (default 10 s).
 	DrainTimeout time.Duration
+	// BindThrottle delays and then refuses failed binds per bind DN and
+	// client address; its zero value takes the defaults documented on
+	// [BindThrottle] (5 failures in 5 minutes lock a pair for 5 minutes).
+	BindThrottle BindThrottle
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
 }
@@ -67,6 +71,10 @@ type Provider struct {
 	tls    tlsState
 	conns  connRegistry
 	served atomic.Bool
+
+	throttle *throttle
+	// wait holds a refused bind's answer back; tests replace it.
+	wait func(ctx context.Context, d time.Duration)
 }
 
 var (
@@ -91,7 +99,12 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Version == "" {
 		cfg.Version = "devel"
 	}
-	p := &Provider{cfg: cfg, log: cfg.Logger}
+	bt, err := cfg.BindThrottle.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	cfg.BindThrottle = bt
+	p := &Provider{cfg: cfg, log: cfg.Logger, throttle: newThrottle(bt, cfg.Now), wait: wait}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}

@@ -40,6 +40,13 @@ func providerJSON(searchMode, bindMode string) json.RawMessage {
 
 func startProvider(t testing.TB, searchMode, bindMode string) *testProvider {
 	t.Helper()
+	return startProviderWith(t, searchMode, bindMode, nil)
+}
+
+// startProviderWith is startProvider with a chance to change the
+// provider's Config before New.
+func startProviderWith(t testing.TB, searchMode, bindMode string, edit func(*Config)) *testProvider {
+	t.Helper()
 	tp := &testProvider{core: newFakeCore(t), reg: prometheus.NewRegistry()}
 	api, err := outpost.NewClient(outpost.ClientConfig{URL: tp.core.url(), Token: "outpost-token", RetryMax: -1})
 	if err != nil {
@@ -59,7 +66,11 @@ func startProvider(t testing.TB, searchMode, bindMode string) *testProvider {
 		t.Fatal(err)
 	}
 	tp.ldap, tp.ldaps = lnPlain.Addr().String(), lnTLS.Addr().String()
-	tp.p, err = New(Config{LDAP: lnPlain, LDAPS: lnTLS, Token: "outpost-token", Version: "test"})
+	cfg := Config{LDAP: lnPlain, LDAPS: lnTLS, Token: "outpost-token", Version: "test"}
+	if edit != nil {
+		edit(&cfg)
+	}
+	tp.p, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
+	"github.com/akoutpost/akoutpost/ldap"
 	"github.com/akoutpost/akoutpost/outpost/outposttest"
 )
 
@@ -42,7 +43,10 @@ func coreRequests(core *outposttest.Server) (lines string, total, flows, me int)
 // bind cache) made over a reused LDAP connection, so a change that adds a
 // round trip to every bind shows up without any timing.
 func TestDirectBindRequestCount(t *testing.T) {
-	s := startStack(t, e2eBlueprint(t), "ldap-outpost", nil)
+	// Throttling off: six wrong passwords in a row would lock the pair,
+	// and a locked bind asks the core nothing (TestThrottleLdapwhoami).
+	s := startStackWith(t, e2eBlueprint(t), "ldap-outpost", nil,
+		ldap.Config{BindThrottle: ldap.BindThrottle{MaxFailures: -1, Delay: -1}})
 	tests := []struct {
 		name, user, password string
 		wantCode             uint16
