@@ -351,7 +351,7 @@ func startOutpost(t *testing.T, core *outposttest.Server, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := ldap.New(ldap.Config{LDAP: ln, Token: core.Token(name), Version: "test"})
+	p, err := ldap.New(ldap.Config{LDAPListener: ln, Token: core.Token(name), Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	provider, err := ldap.New(ldap.Config{LDAP: ln, Token: core.Token("demo-ldap")})
+	provider, err := ldap.New(ldap.Config{LDAPListener: ln, Token: core.Token("demo-ldap")})
 	if err != nil {
 		fmt.Println(err)
 		return

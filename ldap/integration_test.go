@@ -57,7 +57,7 @@ func startStackWith(t *testing.T, blueprint []byte, outpostName string, edit fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.LDAP, cfg.LDAPS, cfg.Token, cfg.Version = ln, lns, core.Token(outpostName), "test"
+	cfg.LDAPListener, cfg.LDAPSListener, cfg.Token, cfg.Version = ln, lns, core.Token(outpostName), "test"
 	p, err := ldap.New(cfg)
 	if err != nil {
 		t.Fatal(err)

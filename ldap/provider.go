@@ -25,13 +25,13 @@ type Config struct {
 	// Logger receives the provider's records; nil uses the outpost's
 	// logger from the first Apply.
 	Logger *slog.Logger
-	// LDAP is the plain listener (AUTHENTIK_LISTEN__LDAP, 3389), on which
+	// LDAPListener is the plain listener (AUTHENTIK_LISTEN__LDAP, 3389), on which
 	// clients may upgrade with StartTLS. Nil: not served.
-	LDAP net.Listener
-	// LDAPS is the listener on which every connection starts with TLS
+	LDAPListener net.Listener
+	// LDAPSListener is the listener on which every connection starts with TLS
 	// (AUTHENTIK_LISTEN__LDAPS, 6636). Nil: not served. The provider wraps
 	// it in TLS itself; pass a plain listener.
-	LDAPS net.Listener
+	LDAPSListener net.Listener
 	// Token is the outpost token, sent to the flow executor in the
 	// X-authentik-outpost-token header so the core lets the outpost pass
 	// the client's address. Empty (the usual case): the outpost's own

@@ -66,7 +66,7 @@ func startProviderWith(t testing.TB, searchMode, bindMode string, edit func(*Con
 		t.Fatal(err)
 	}
 	tp.ldap, tp.ldaps = lnPlain.Addr().String(), lnTLS.Addr().String()
-	cfg := Config{LDAP: lnPlain, LDAPS: lnTLS, Token: "outpost-token", Version: "test"}
+	cfg := Config{LDAPListener: lnPlain, LDAPSListener: lnTLS, Token: "outpost-token", Version: "test"}
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -43,11 +43,11 @@ func (p *Provider) Serve(ctx context.Context) error {
 			}
 		}()
 	}
-	if p.cfg.LDAP != nil {
-		serve(func() error { return srv.Serve(ctx, p.cfg.LDAP) })
+	if p.cfg.LDAPListener != nil {
+		serve(func() error { return srv.Serve(ctx, p.cfg.LDAPListener) })
 	}
-	if p.cfg.LDAPS != nil {
-		ln := tls.NewListener(p.cfg.LDAPS, p.tlsConfig())
+	if p.cfg.LDAPSListener != nil {
+		ln := tls.NewListener(p.cfg.LDAPSListener, p.tlsConfig())
 		serve(func() error { return srv.Serve(ctx, ln) })
 	}
 	<-ctx.Done()

@@ -112,7 +112,7 @@ func (c command) demo(ctx context.Context, args []string) error {
 			delete(lns, "http")
 			delete(lns, "https")
 		case "ldap":
-			p, err = ldap.New(ldap.Config{Logger: log, LDAP: lns["ldap"], LDAPS: lns["ldaps"], Token: o.Token, Version: version})
+			p, err = ldap.New(ldap.Config{Logger: log, LDAPListener: lns["ldap"], LDAPSListener: lns["ldaps"], Token: o.Token, Version: version})
 			delete(lns, "ldap")
 			delete(lns, "ldaps")
 		default:

@@ -82,7 +82,7 @@ func openLDAP(env environment, log *slog.Logger) (outpost.Provider, func(), erro
 		return nil, nil, err
 	}
 	p, err := ldap.New(ldap.Config{
-		Logger: log, LDAP: lns[0], LDAPS: lns[1], Version: version,
+		Logger: log, LDAPListener: lns[0], LDAPSListener: lns[1], Version: version,
 	})
 	if err != nil {
 		closeAll(lns)

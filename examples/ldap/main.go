@@ -65,9 +65,9 @@ func run(ctx context.Context, cfg config) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	lcfg := ldap.Config{Logger: log, LDAP: logAccepts{cfg.LDAP, log}, Token: cfg.Token}
+	lcfg := ldap.Config{Logger: log, LDAPListener: logAccepts{cfg.LDAP, log}, Token: cfg.Token}
 	if cfg.LDAPS != nil {
-		lcfg.LDAPS = logAccepts{cfg.LDAPS, log}
+		lcfg.LDAPSListener = logAccepts{cfg.LDAPS, log}
 	}
 	p, err := ldap.New(lcfg)
 	if err != nil {

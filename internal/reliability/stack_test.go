@@ -124,7 +124,7 @@ func startStack(t testing.TB, opt stackOptions) *stack {
 	}
 	s.proxyAddr = pln.Addr().String()
 	lln := listen(t)
-	lp, err := ldap.New(ldap.Config{LDAP: lln, Version: "reliability"})
+	lp, err := ldap.New(ldap.Config{LDAPListener: lln, Version: "reliability"})
 	if err != nil {
 		t.Fatal(err)
 	}
