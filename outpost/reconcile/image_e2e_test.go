@@ -15,46 +15,61 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/client"
 
 	"github.com/akoutpost/akoutpost/outpost"
 	"github.com/akoutpost/akoutpost/outpost/outposttest"
 )
 
-// akoutpostImage builds this repository's command statically and imports
-// it as an image laid out like the Dockerfile's (the binary in
-// /usr/local/bin, TMPDIR in /dev/shm).
+// akoutpostImage builds this repository's image from its Dockerfile's
+// "prebuilt" target, with the context the Dockerfile's comment describes:
+// the command built statically, the CA bundle and the links authentik's
+// health checks call. The legacy builder runs it: no registry is needed.
 func akoutpostImage(t *testing.T, e *engine) string {
 	t.Helper()
 	const ref = "akoutpost-reconcile-e2e:1"
 	bin := filepath.Join(e.dir, "akoutpost")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/akoutpost/akoutpost/cmd/akoutpost")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
+	gobuild := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/akoutpost/akoutpost/cmd/akoutpost")
+	gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := gobuild.CombinedOutput(); err != nil {
 		t.Fatalf("building akoutpost: %v: %s", err, out)
 	}
-	data, err := os.ReadFile(bin)
+	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, d := range []string{"usr/", "usr/local/", "usr/local/bin/", "tmp/", "dev/", "dev/shm/"} {
-		tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o1777})
+	add := func(name, src string, mode int64) {
+		data, err := os.ReadFile(src)
+		if err != nil && src != "/etc/ssl/certs/ca-certificates.crt" {
+			t.Fatal(err)
+		}
+		tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(data))})
+		tw.Write(data)
 	}
-	tw.WriteHeader(&tar.Header{Name: "usr/local/bin/akoutpost", Mode: 0o755, Size: int64(len(data))})
-	tw.Write(data)
+	add("Dockerfile", filepath.Join(root, "Dockerfile"), 0o644)
+	add("bin/akoutpost", bin, 0o755)
+	add("bin/ca-certificates.crt", "/etc/ssl/certs/ca-certificates.crt", 0o644)
+	tw.WriteHeader(&tar.Header{Name: "bin/root/", Typeflag: tar.TypeDir, Mode: 0o755})
+	for _, typ := range []string{"proxy", "ldap", "radius", "rac"} {
+		tw.WriteHeader(&tar.Header{Name: "bin/root/" + typ, Typeflag: tar.TypeSymlink, Linkname: "/usr/local/bin/akoutpost", Mode: 0o777})
+	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r, err := e.cli.ImageImport(context.Background(), client.ImageImportSource{Source: &buf, SourceName: "-"}, ref, client.ImageImportOptions{
-		Changes: []string{`ENTRYPOINT ["/usr/local/bin/akoutpost"]`, `ENV PATH=/usr/local/bin:/usr/bin:/bin`, `ENV TMPDIR=/dev/shm/`},
+	r, err := e.cli.ImageBuild(context.Background(), &buf, client.ImageBuildOptions{
+		Tags: []string{ref}, Target: "prebuilt", Version: build.BuilderV1, Remove: true,
 	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("building the image: %v", err)
 	}
-	io.Copy(io.Discard, r)
-	r.Close()
+	out, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if !strings.Contains(string(out), "Successfully tagged "+ref) {
+		t.Fatalf("building the image from the Dockerfile's prebuilt target: %s", out)
+	}
 	return ref
 }
 
@@ -119,7 +134,9 @@ entries:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := NewController(ControllerConfig{Client: api})
+	// authentik's own Docker controller gives LDAP containers this health
+	// check; the image must answer it.
+	ctl, err := NewController(ControllerConfig{Client: api, HealthcheckCommand: []string{"CMD", "/ldap", "healthcheck"}})
 	if err != nil {
 		t.Fatal(err)
 	}

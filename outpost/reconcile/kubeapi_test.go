@@ -35,19 +35,15 @@ var (
 	apiServerErr  error
 )
 
-// k8sScripts finds ../shared/k8s beside the repository root.
-func k8sScripts() (string, error) {
+// repoRoot is the directory of go.mod above the test's directory.
+func repoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			s := filepath.Join(dir, "..", "shared", "k8s")
-			if _, err := os.Stat(filepath.Join(s, "start.sh")); err != nil {
-				return "", fmt.Errorf("no start.sh in %s", s)
-			}
-			return s, nil
+			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -55,6 +51,19 @@ func k8sScripts() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// k8sScripts finds ../shared/k8s beside the repository root.
+func k8sScripts() (string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	s := filepath.Join(root, "..", "shared", "k8s")
+	if _, err := os.Stat(filepath.Join(s, "start.sh")); err != nil {
+		return "", fmt.Errorf("no start.sh in %s", s)
+	}
+	return s, nil
 }
 
 // kubeAPI starts (once) etcd and kube-apiserver through start.sh. Outside
