@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // The flow executor: authentik's challenge/response API that the LDAP
@@ -218,30 +219,34 @@ func (s *Server) writeChallenge(w http.ResponseWriter, plan *flowPlan, errs map[
 	writeJSON(w, http.StatusOK, c)
 }
 
+// deviceChallenges lists one challenge per device class, as authentik's
+// get_device_challenges does, for every confirmed device: a static
+// device whose tokens are used up is still listed.
 func (s *Server) deviceChallenges(u *user) []any {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := []any{}
-	add := func(class string, id int, last any) {
+	seen := map[string]bool{}
+	add := func(class string, id int, lastUsed *time.Time) {
+		if seen[class] {
+			return
+		}
+		seen[class] = true
+		var last any
+		if lastUsed != nil {
+			last = ts(*lastUsed)
+		}
 		out = append(out, map[string]any{"device_class": class, "device_uid": strconv.Itoa(id),
 			"challenge": map[string]any{}, "last_used": last})
 	}
 	for _, d := range s.m.totp {
 		if d.user == u && d.confirmed {
-			var last any
-			if d.lastUsed != nil {
-				last = ts(*d.lastUsed)
-			}
-			add("totp", d.id, last)
+			add("totp", d.id, d.lastUsed)
 		}
 	}
 	for _, d := range s.m.static {
-		if d.user == u && d.confirmed && len(d.tokens) > 0 {
-			var last any
-			if d.lastUsed != nil {
-				last = ts(*d.lastUsed)
-			}
-			add("static", d.id, last)
+		if d.user == u && d.confirmed {
+			add("static", d.id, d.lastUsed)
 		}
 	}
 	return out

@@ -289,3 +289,107 @@ func TestLiveUserEdits(t *testing.T) {
 		t.Error("editing an unknown user succeeded")
 	}
 }
+
+// TestFlowFidelity holds the test core to authentik's own stages where a
+// kinder core would let an outpost pass a test it fails against authentik.
+func TestFlowFidelity(t *testing.T) {
+	s := startDemo(t)
+	// authentik's identification stage has case_insensitive_matching
+	// (default true) and queries username__iexact and email__iexact, so
+	// an LDAP bind as cn=Alice logs in the user alice.
+	for _, uid := range []string{"Alice", "ALICE", "Bob@Example.COM"} {
+		t.Run("identification ignores case/"+uid, func(t *testing.T) {
+			pw := "alice-password"
+			if strings.HasPrefix(strings.ToLower(uid), "bob") {
+				pw = "bob-password"
+			}
+			ch := newFlowClient(t, s, "default-authentication-flow").bind(uid, password(pw))
+			if ch["component"] != componentRedirect {
+				t.Fatalf("%s: ended on %v: %v", uid, ch["component"], ch)
+			}
+		})
+	}
+	t.Run("identification ignores case/not a prefix", func(t *testing.T) {
+		ch := newFlowClient(t, s, "default-authentication-flow").bind("Alic", password("alice-password"))
+		if ch["component"] != componentPassword {
+			t.Fatalf("ended on %v", ch["component"])
+		}
+	})
+
+	// django-otp's devices_for_user returns a confirmed static device
+	// whether or not tokens are left, so authentik's authenticator
+	// validation stage still asks for a code once the last token is used
+	// and refuses every code after it: the password alone never passes.
+	t.Run("static device used up still demands a code", func(t *testing.T) {
+		s, err := NewServer([]byte(`version: 1
+entries:
+  - model: authentik_core.user
+    id: dave
+    identifiers: {username: dave}
+    attrs: {password: dave-password}
+  - model: authentik_stages_authenticator_static.staticdevice
+    identifiers: {user: !KeyOf dave, name: dave's codes}
+    attrs:
+      token_set:
+        - token: only-one
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		code := func(c string) map[string]any { return map[string]any{"component": componentValidate, "code": c} }
+		if ch := newFlowClient(t, s, "default-authentication-flow").bind("dave", password("dave-password"), code("only-one")); ch["component"] != componentRedirect {
+			t.Fatalf("first use of the token ended on %v", ch["component"])
+		}
+		f := newFlowClient(t, s, "default-authentication-flow")
+		ch := f.bind("dave", password("dave-password"))
+		if ch["component"] != componentValidate {
+			t.Fatalf("the password alone ended on %v, want the validation stage", ch["component"])
+		}
+		if n := len(ch["device_challenges"].([]any)); n != 1 {
+			t.Errorf("%d device challenges, want the used-up static device", n)
+		}
+		for _, c := range []string{"only-one", "000000", ""} {
+			if ch := f.step(code(c)); ch["component"] != componentValidate || ch["response_errors"] == nil {
+				t.Errorf("code %q after the last token: %v", c, ch)
+			}
+		}
+		// The login page runs the same stages.
+		c := client(t)
+		resp, err := c.PostForm(s.URL()+"/if/flow/default-authentication-flow/", url.Values{
+			"username": {"dave"}, "password": {"dave-password"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusFound {
+			t.Errorf("the login page let dave in without a code")
+		}
+	})
+
+	// authentik's get_device_challenges lists one challenge per device
+	// class, however many devices of that class the user has.
+	t.Run("one challenge per device class", func(t *testing.T) {
+		s, err := NewServer([]byte(`version: 1
+entries:
+  - model: authentik_core.user
+    id: erin
+    identifiers: {username: erin}
+    attrs: {password: erin-password}
+  - model: authentik_stages_authenticator_static.staticdevice
+    identifiers: {user: !KeyOf erin, name: first}
+    attrs: {token_set: [{token: a1}]}
+  - model: authentik_stages_authenticator_static.staticdevice
+    identifiers: {user: !KeyOf erin, name: second}
+    attrs: {token_set: [{token: b1}]}
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ch := newFlowClient(t, s, "default-authentication-flow").bind("erin", password("erin-password"))
+		if n := len(ch["device_challenges"].([]any)); n != 1 {
+			t.Errorf("%d device challenges for two static devices, want 1", n)
+		}
+	})
+}

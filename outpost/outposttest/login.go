@@ -63,7 +63,10 @@ func checkPassword(u *user, password string) bool {
 }
 
 // hasDevices reports whether u has a confirmed TOTP or static device.
-// Callers hold s.mu.
+// A static device whose tokens are all used up still counts: in authentik
+// it stays a confirmed device (django-otp's devices_for_user), so the
+// authenticator validation stage still demands a code, and no code of
+// that device is right any more. Callers hold s.mu.
 func (s *Server) hasDevices(u *user) bool {
 	for _, d := range s.m.totp {
 		if d.user == u && d.confirmed {
@@ -71,7 +74,7 @@ func (s *Server) hasDevices(u *user) bool {
 		}
 	}
 	for _, d := range s.m.static {
-		if d.user == u && d.confirmed && len(d.tokens) > 0 {
+		if d.user == u && d.confirmed {
 			return true
 		}
 	}
@@ -108,15 +111,21 @@ func (s *Server) checkCode(u *user, code string) (string, bool) {
 }
 
 // lookupUser finds a user by username or email, as the default
-// identification stage does.
+// identification stage does: its case_insensitive_matching defaults to
+// true, so authentik queries username__iexact and email__iexact, and an
+// LDAP bind as cn=Alice finds the user alice. An exact username wins over
+// a match that differs in case only.
 func (s *Server) lookupUser(uid string) *user {
+	if uid == "" {
+		return nil
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if u := s.m.userByName(uid); u != nil {
 		return u
 	}
 	for _, u := range s.m.users {
-		if uid != "" && strings.EqualFold(u.email, uid) {
+		if strings.EqualFold(u.username, uid) || strings.EqualFold(u.email, uid) {
 			return u
 		}
 	}
