@@ -268,3 +268,12 @@ func connObj(c *serviceConn) any {
 	}
 	return connJSON(c)
 }
+
+func (m *model) providerByPK(pk int) *provider {
+	for _, p := range m.providers {
+		if p.pk == pk {
+			return p
+		}
+	}
+	return nil
+}

@@ -28,7 +28,12 @@
 //   - for a controller's API token: /api/v3/outposts/service_connections/docker/
 //     and /kubernetes/, and /api/v3/core/tokens/{identifier}/view_key/
 //     (the key to its owner, a superuser or a holder of
-//     authentik_core.view_token_key; 404 to anyone else).
+//     authentik_core.view_token_key; 404 to anyone else);
+//   - authentik's REST writes from a user allowed to make them (a
+//     superuser): PATCH, PUT and DELETE of /api/v3/outposts/instances/{uuid}/
+//     and of the service connections, GET and PATCH of
+//     /api/v3/providers/proxy/{id}/ and PATCH of /api/v3/providers/ldap/{id}/,
+//     each sending the affected outposts a trigger-update as a Go edit does.
 //
 // Beyond a real core it lets a test trigger updates ([Server.TriggerUpdate],
 // [Server.Send]), change things live ([Server.UpdateProvider],

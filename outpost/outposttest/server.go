@@ -319,6 +319,14 @@ func (s *Server) routes() http.Handler {
 	api("GET /api/v3/outposts/service_connections/docker/{$}", s.handleConnections(connDocker))
 	api("GET /api/v3/outposts/service_connections/kubernetes/{$}", s.handleConnections(connKubernetes))
 	api("GET /api/v3/core/tokens/{identifier}/view_key/{$}", s.handleViewKey)
+	for _, m := range []string{"PATCH", "PUT", "DELETE"} {
+		api(m+" /api/v3/outposts/instances/{uuid}/{$}", s.writeOutpost)
+		api(m+" /api/v3/outposts/service_connections/docker/{uuid}/{$}", s.writeConnection(connDocker))
+		api(m+" /api/v3/outposts/service_connections/kubernetes/{uuid}/{$}", s.writeConnection(connKubernetes))
+	}
+	api("GET /api/v3/providers/proxy/{id}/{$}", s.handleProxyProvider)
+	api("PATCH /api/v3/providers/proxy/{id}/{$}", s.writeProvider(kindProxy))
+	api("PATCH /api/v3/providers/ldap/{id}/{$}", s.writeProvider(kindLDAP))
 	api("GET /ws/outpost/{pk}/{$}", s.handleWebsocket)
 	s.oidcRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
