@@ -83,6 +83,32 @@
 // (from the flow executor or the login page) reads the user's own data and
 // the LDAP access check.
 //
+// # How close the flows are to authentik's
+//
+// The flow executor refuses what authentik's default authentication flow
+// refuses: identification matches username or email ignoring case (the
+// stage's case_insensitive_matching, default true), an unknown user is
+// pretended to exist until the password stage, an inactive user's password
+// is wrong, the fifth wrong password denies the flow, a user with a
+// confirmed TOTP or static device must give a code (a static device whose
+// tokens are used up still counts, so no code passes), a TOTP code is one
+// step either side and never twice, and the user-login stage refuses a
+// user deactivated while the flow ran. It is deliberately simpler where
+// that changes no outcome a test can rely on, and in these ways:
+//
+//   - failed codes are not throttled: django-otp's ThrottlingMixin makes
+//     authentik refuse even a right code for 2^(n-1) seconds after n wrong
+//     ones, which would make tests depend on the clock;
+//   - the password grant of the token endpoint takes the user's password,
+//     where authentik wants an app password (a token with intent
+//     app_password);
+//   - there are no policies bound to flows or stages, no deny stage, no
+//     captcha, WebAuthn, Duo, SMS or email devices, no reputation and no
+//     lockout after failed attempts;
+//   - a session whose user was deactivated still reads the user's own
+//     data, where Django treats it as logged out (the LDAP access check
+//     and the OAuth authorize endpoint do refuse an inactive user).
+//
 // # The demo blueprint
 //
 // [DemoBlueprint], which `akoutpost demo` runs, has these users:

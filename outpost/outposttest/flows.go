@@ -157,7 +157,16 @@ func (s *Server) startPlan(w http.ResponseWriter, sess *coreSession, plan *flowP
 }
 
 // finishPlan logs the user in and redirects, as the user-login stage does.
+// Like authentik's user-login stage it refuses a user who was deactivated
+// while the flow ran (after the password stage let them through).
 func (s *Server) finishPlan(w http.ResponseWriter, sess *coreSession, plan *flowPlan) {
+	s.mu.RLock()
+	active := plan.user != nil && plan.user.isActive
+	s.mu.RUnlock()
+	if !active {
+		s.deny(w, sess, plan, "User is not active.")
+		return
+	}
 	s.sessions.mu.Lock()
 	sess.plan = nil
 	s.sessions.mu.Unlock()

@@ -367,6 +367,24 @@ entries:
 		}
 	})
 
+	// authentik's user-login stage refuses a pending user who is not
+	// active, so a user deactivated between the password and the
+	// authenticator stage is not logged in by a right code.
+	t.Run("user login refuses a user deactivated mid-flow", func(t *testing.T) {
+		f := newFlowClient(t, s, "default-authentication-flow")
+		if ch := f.bind("carol", password("carol-password")); ch["component"] != componentValidate {
+			t.Fatalf("ended on %v", ch["component"])
+		}
+		if err := s.UpdateUser("carol", map[string]any{"is_active": false}); err != nil {
+			t.Fatal(err)
+		}
+		defer s.UpdateUser("carol", map[string]any{"is_active": true})
+		code, _ := s.TOTPCode("carol", time.Now())
+		if ch := f.step(map[string]any{"component": componentValidate, "code": code}); ch["component"] != componentAccessDenied {
+			t.Errorf("deactivated user ended on %v", ch["component"])
+		}
+	})
+
 	// authentik's get_device_challenges lists one challenge per device
 	// class, however many devices of that class the user has.
 	t.Run("one challenge per device class", func(t *testing.T) {
