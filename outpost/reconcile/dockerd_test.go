@@ -34,6 +34,10 @@ type engine struct {
 	cmd  *exec.Cmd
 	dir  string
 	cli  *client.Client
+	// tlsAddr is a TCP listener that requires a client certificate signed
+	// by tls.ca; tls.other is a CA that signed nothing the engine knows.
+	tlsAddr string
+	tls     testTLS
 }
 
 var (
@@ -83,7 +87,15 @@ func startEngine() (*engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.tls, err = makeTLS(dir); err != nil {
+		return nil, err
+	}
+	if e.tlsAddr, err = freePort(); err != nil {
+		return nil, err
+	}
 	e.cmd = exec.Command("dockerd", "--iptables=false", "--bridge=none", "-H", "unix://"+e.sock,
+		"-H", "tcp://"+e.tlsAddr, "--tlsverify", "--tlscacert", filepath.Join(dir, "ca.pem"),
+		"--tlscert", filepath.Join(dir, "server.pem"), "--tlskey", filepath.Join(dir, "server-key.pem"),
 		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
 		"--pidfile", filepath.Join(dir, "dockerd.pid"))
 	e.cmd.Stdout, e.cmd.Stderr = log, log
