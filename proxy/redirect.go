@@ -51,7 +51,7 @@ func (a *application) hostAllowed(host string) bool {
 	if host == a.external.Host {
 		return true
 	}
-	if a.mode != ModeForwardDomain {
+	if a.mode != modeForwardDomain {
 		return false
 	}
 	name := host
