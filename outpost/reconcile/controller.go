@@ -231,9 +231,10 @@ func (c *Controller) reconcileOutpost(ctx context.Context, o outpostWire, conn *
 		st = &outpostState{}
 		c.state[hexUUID(o.PK)] = st
 	}
-	coreDigest := digestOf(o, conn.digest)
 	now := time.Now()
-	due := st.digest != coreDigest || now.Sub(st.last) >= c.cfg.Interval
+	providers, perr := c.proxyProviders(ctx, o)
+	coreDigest := digestOf(o, conn.digest, providers)
+	due := st.digest != coreDigest || now.Sub(st.last) >= c.cfg.Interval || perr != nil
 	if st.failures > 0 {
 		due = !now.Before(st.retryAt)
 	}
@@ -241,7 +242,10 @@ func (c *Controller) reconcileOutpost(ctx context.Context, o outpostWire, conn *
 		return
 	}
 	start := time.Now()
-	res, err := c.applyOutpost(ctx, o, conn, st)
+	res, err := Result{}, perr
+	if err == nil {
+		res, err = c.applyOutpost(ctx, o, conn, st, providers)
+	}
 	if ctx.Err() != nil {
 		return
 	}
@@ -257,7 +261,7 @@ func (c *Controller) reconcileOutpost(ctx context.Context, o outpostWire, conn *
 	c.metrics.observe(conn.kind, res, err, time.Since(start))
 }
 
-func (c *Controller) applyOutpost(ctx context.Context, o outpostWire, conn *connection, st *outpostState) (Result, error) {
+func (c *Controller) applyOutpost(ctx context.Context, o outpostWire, conn *connection, st *outpostState, providers []deploy.ProxyProvider) (Result, error) {
 	var res Result
 	// The outpost moved from another connection: clear the old one first.
 	if st.conn != "" && st.conn != conn.pk {
@@ -273,7 +277,7 @@ func (c *Controller) applyOutpost(ctx context.Context, o outpostWire, conn *conn
 	if err != nil {
 		return res, err
 	}
-	in, err := c.input(ctx, o)
+	in, err := c.input(ctx, o, providers)
 	if err != nil {
 		return res, err
 	}

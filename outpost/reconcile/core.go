@@ -174,8 +174,8 @@ func (c *Controller) outpostToken(ctx context.Context, identifier string) (strin
 	return out.Key, nil
 }
 
-// input builds what the renderer needs for one outpost.
-func (c *Controller) input(ctx context.Context, o outpostWire) (deploy.Input, error) {
+// input builds what the renderer needs for one outpost, with its token.
+func (c *Controller) input(ctx context.Context, o outpostWire, providers []deploy.ProxyProvider) (deploy.Input, error) {
 	settings, err := outpost.DecodeSettings(o.Config)
 	if err != nil {
 		return deploy.Input{}, err
@@ -187,22 +187,33 @@ func (c *Controller) input(ctx context.Context, o outpostWire) (deploy.Input, er
 	in := deploy.Input{
 		Name: o.Name, UUID: o.PK, Type: o.Type, Version: c.cfg.Version, ImageBase: c.cfg.ImageBase,
 		Token: token, Settings: settings, HealthcheckCommand: c.cfg.HealthcheckCommand,
+		ProxyProviders: providers,
 	}
 	if o.Managed != nil {
 		in.Managed = *o.Managed
 	}
-	if o.Type == deploy.TypeProxy {
-		for _, pk := range o.Providers {
-			var p deploy.ProxyProvider
-			if err := c.cfg.Client.Get(ctx, "/providers/proxy/"+strconv.Itoa(pk)+"/", nil, &p); err != nil {
-				var apiErr *outpost.APIError
-				if errors.As(err, &apiErr) && apiErr.StatusCode == 404 {
-					continue // not a proxy provider, or gone meanwhile
-				}
-				return deploy.Input{}, fmt.Errorf("reading proxy provider %d: %w", pk, err)
-			}
-			in.ProxyProviders = append(in.ProxyProviders, p)
-		}
-	}
 	return in, nil
+}
+
+// proxyProviders reads the external host and mode of a proxy outpost's
+// providers from /providers/proxy/{pk}/. They are read at every poll (a
+// provider's change does not show in the outpost), the token only when
+// the outpost is reconciled: authentik records every view of a key.
+func (c *Controller) proxyProviders(ctx context.Context, o outpostWire) ([]deploy.ProxyProvider, error) {
+	if o.Type != deploy.TypeProxy {
+		return nil, nil
+	}
+	var out []deploy.ProxyProvider
+	for _, pk := range o.Providers {
+		var p deploy.ProxyProvider
+		if err := c.cfg.Client.Get(ctx, "/providers/proxy/"+strconv.Itoa(pk)+"/", nil, &p); err != nil {
+			var apiErr *outpost.APIError
+			if errors.As(err, &apiErr) && apiErr.StatusCode == 404 {
+				continue // gone meanwhile
+			}
+			return nil, fmt.Errorf("reading proxy provider %d: %w", pk, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

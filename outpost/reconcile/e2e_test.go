@@ -58,6 +58,23 @@ entries:
       type: ldap
       service_connection: !KeyOf docker
       config: {container_image: %q, docker_network: host, docker_labels: {stage: one}}
+  - model: authentik_providers_proxy.proxyprovider
+    id: app-provider
+    identifiers: {name: app}
+    attrs:
+      mode: forward_single
+      external_host: https://app.example.com
+      authorization_flow: !Find [authentik_flows.flow, [slug, default-provider-authorization-implicit-consent]]
+  - model: authentik_core.application
+    identifiers: {slug: app}
+    attrs: {name: app, provider: !KeyOf app-provider}
+  - model: authentik_outposts.outpost
+    identifiers: {name: e2e proxy}
+    attrs:
+      type: proxy
+      providers: [!KeyOf app-provider]
+      service_connection: !KeyOf kube
+      config: {container_image: "example.org/akoutpost:1", kubernetes_namespace: ak-e2e}
   - model: authentik_outposts.outpost
     identifiers: {name: e2e kube}
     attrs:
@@ -96,7 +113,7 @@ entries:
 
 	start := time.Now()
 	ctl.Poll(ctx)
-	t.Logf("first poll (one container, four objects) took %v", time.Since(start))
+	t.Logf("first poll (a container and two outposts' Kubernetes objects) took %v", time.Since(start))
 	for _, s := range ctl.Status().Outposts {
 		if s.Result != "ok" {
 			t.Fatalf("%s: %+v", s.Name, s)
@@ -114,7 +131,7 @@ entries:
 	start = time.Now()
 	ctl.cfg.Interval = time.Millisecond // reconcile even without a change
 	ctl.Poll(ctx)
-	t.Logf("a poll reconciling both unchanged outposts took %v", time.Since(start))
+	t.Logf("a poll reconciling the three unchanged outposts took %v", time.Since(start))
 	for _, s := range ctl.Status().Outposts {
 		if s.Result != "ok" || s.Objects.Writes() != 0 {
 			t.Fatalf("unchanged %s: %+v", s.Name, s)
@@ -139,6 +156,27 @@ entries:
 		t.Errorf("replicas %d", r)
 	}
 	absent(t, dyn, gvrService, "ak-e2e", kname+"-metrics")
+
+	// The proxy outpost's Ingress routes its provider's host; an admin's
+	// REST edit of the provider (another process, as authentik's UI does)
+	// moves it at the next poll.
+	ing := get(t, dyn, gvrIngress, "ak-e2e", "ak-outpost-e2e-proxy")
+	if h, _, _ := unstructured.NestedSlice(ing.Object, "spec", "rules"); len(h) != 1 || h[0].(map[string]any)["host"] != "app.example.com" {
+		t.Fatalf("ingress rules %v", h)
+	}
+	var pp struct {
+		Providers []int `json:"providers"`
+		PK        string `json:"pk"`
+	}
+	must(t, api.Get(ctx, "/outposts/instances/"+ids["e2e proxy"]+"/", nil, &pp))
+	must(t, api.Do(ctx, "PATCH", fmt.Sprintf("/providers/proxy/%d/", pp.Providers[0]), nil,
+		map[string]any{"external_host": "https://moved.example.com"}, nil))
+	ctl.Poll(ctx)
+	ing = get(t, dyn, gvrIngress, "ak-e2e", "ak-outpost-e2e-proxy")
+	if h, _, _ := unstructured.NestedSlice(ing.Object, "spec", "rules"); len(h) != 1 || h[0].(map[string]any)["host"] != "moved.example.com" {
+		t.Fatalf("ingress rules after the provider's edit %v", h)
+	}
+	must(t, api.Do(ctx, "DELETE", "/outposts/instances/"+ids["e2e proxy"]+"/", nil, nil, nil))
 
 	must(t, core.UpdateOutpostConfig("e2e kube", map[string]any{"kubernetes_namespace": "ak-e2e-moved"}))
 	ctl.Poll(ctx)
