@@ -165,7 +165,7 @@ entries:
 		t.Fatalf("ingress rules %v", h)
 	}
 	var pp struct {
-		Providers []int `json:"providers"`
+		Providers []int  `json:"providers"`
 		PK        string `json:"pk"`
 	}
 	must(t, api.Get(ctx, "/outposts/instances/"+ids["e2e proxy"]+"/", nil, &pp))
