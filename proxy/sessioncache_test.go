@@ -33,7 +33,7 @@ func TestSessionCacheFollowsTheStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			ext, _ := url.Parse("https://app.example.com")
-			a := &application{p: p, name: "app", mode: ModeProxy, external: ext, clientID: "c-app",
+			a := &application{p: p, name: "app", mode: modeProxy, external: ext, clientID: "c-app",
 				cookieName: "authentik_proxy_app", validity: time.Hour}
 			if err := a.initCodecs([]byte("0123456789abcdef0123456789abcdef")); err != nil {
 				t.Fatal(err)
