@@ -34,6 +34,9 @@ type bindResult struct {
 	msg    string // diagnostic message, safe for clients and logs
 	reason string // metric reason, a fixed vocabulary; "" on success
 	id     *identity
+	// anonymous marks a successful anonymous bind (RFC 4513 5.1.1): the
+	// connection stays without an identity.
+	anonymous bool
 }
 
 func refuse(code uint16, reason, msg string) bindResult {
@@ -176,7 +179,11 @@ func (p *Provider) bind(ctx context.Context, dn, password, remoteIP string, prev
 		if password != "" {
 			return refuse(goldap.LDAPResultUnwillingToPerform, "no_provider", "a password without a DN")
 		}
-		return refuse(goldap.LDAPResultInsufficientAccessRights, "no_provider", "anonymous binds are not allowed")
+		// RFC 4513 5.1.1: an anonymous bind succeeds and leaves the
+		// connection anonymous; it may read the root DSE and the schema
+		// and nothing else. Clients (ldapsearch -x, ldap3, SSSD) bind so
+		// before they read the root DSE.
+		return bindResult{code: goldap.LDAPResultSuccess, anonymous: true}
 	}
 	st := p.state.Load()
 	if st == nil {

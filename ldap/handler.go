@@ -44,6 +44,10 @@ func (h handler) Bind(ctx context.Context, c *ldapserver.Conn, req *ldapserver.B
 		}
 	}
 	h.p.observe("bind", app, res.reason, start)
+	if res.anonymous && res.code == goldap.LDAPResultSuccess {
+		h.p.logger().Debug("LDAP anonymous bind")
+		return ldapserver.Result{}
+	}
 	if res.code != goldap.LDAPResultSuccess || res.id == nil {
 		if res.code == goldap.LDAPResultSuccess {
 			// Defence in depth: success without an identity is a bug.
