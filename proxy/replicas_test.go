@@ -45,8 +45,13 @@ func (e *testEnv) replica(t *testing.T, store session.Store) (*Provider, *http.T
 // through one is valid on the other; a sign-out through one, or a session
 // end received by one, ends the session on both. authentik kept sessions
 // per replica (#5674, #6883) and its session end reached only the replicas
-// whose websocket was up.
-func testReplicas(t *testing.T, newStore func(t *testing.T) session.Store) {
+// whose websocket was up. settle lets a change made through one replica's
+// store reach the other's (the file store rechecks a session it
+// remembers within session.FileRecheck); nil for stores that need nothing.
+func testReplicas(t *testing.T, newStore func(t *testing.T) session.Store, settle func()) {
+	if settle == nil {
+		settle = func() {}
+	}
 	e := newTestEnv(t, Config{SessionStore: newStore(t)}, app{name: "app", external: "http://app.test"})
 	_, trA := e.replica(t, newStore(t))
 	pB, trB := e.replica(t, newStore(t))
@@ -72,6 +77,7 @@ func testReplicas(t *testing.T, newStore func(t *testing.T) session.Store) {
 	if resp := mustGet(t, b, "http://app.test/outpost.goauthentik.io/sign_out", nil); resp.StatusCode != 302 {
 		t.Fatalf("sign out through B: status %d", resp.StatusCode)
 	}
+	settle()
 	replay := &http.Client{Transport: trA, CheckRedirect: noRedirect}
 	if resp := mustGet(t, replay, "http://app.test/x", map[string]string{"Cookie": copied}); resp.StatusCode != 302 {
 		t.Fatalf("A after sign out through B: status %d, want a login redirect", resp.StatusCode)
@@ -83,6 +89,7 @@ func testReplicas(t *testing.T, newStore func(t *testing.T) session.Store) {
 		Instruction: outpost.InstructionSessionEnd, Args: map[string]any{"session_id": "authentik-session-hash-1"}}); err != nil {
 		t.Fatal(err)
 	}
+	settle()
 	if resp := mustGet(t, aNF, "http://app.test/x", nil); resp.StatusCode != 302 {
 		t.Fatalf("A after session end received by B: status %d, want a login redirect", resp.StatusCode)
 	}
@@ -90,13 +97,15 @@ func testReplicas(t *testing.T, newStore func(t *testing.T) session.Store) {
 
 func TestReplicasShareFileStore(t *testing.T) {
 	dir := t.TempDir()
+	clock := &sessiontest.Clock{}
+	clock.Advance(time.Since(time.Time{}))
 	testReplicas(t, func(t *testing.T) session.Store {
-		s, err := session.NewFile(dir, nil)
+		s, err := session.NewFile(dir, clock.Now)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
-	})
+	}, func() { clock.Advance(session.FileRecheck) })
 }
 
 func TestReplicasShareRedis(t *testing.T) {
@@ -114,7 +123,7 @@ func TestReplicasShareRedis(t *testing.T) {
 			t.Fatal(err)
 		}
 		return s
-	})
+	}, nil)
 }
 
 func TestReplicasSharePostgres(t *testing.T) {
@@ -145,5 +154,5 @@ func TestReplicasSharePostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		return s
-	})
+	}, nil)
 }

@@ -98,19 +98,73 @@ func TestSessionStoreScopeProcesses(t *testing.T) {
 		}
 	})
 
+	// Replicas sharing a file store remember the sessions they checked
+	// and look at their files again within session.FileRecheck, so a
+	// session that ends anywhere is refused by every replica at most a
+	// second after: each case waits that second (a bound, not a measure
+	// of speed) and then expects the session refused by both.
 	t.Run("replicas naming one store", func(t *testing.T) {
 		tmp := t.TempDir()
-		store := "file://" + filepath.Join(t.TempDir(), "shared")
+		dir := filepath.Join(t.TempDir(), "shared")
+		store := "file://" + dir
 		core := newCore(t)
 		a := startOutpostProcess(t, bin, core, "app-outpost", "app.test", tmp, store)
 		b := startOutpostProcess(t, bin, core, "app-outpost", "app.test", tmp, store)
-		ca := loginAt(t, a, "app.test")
-		if s := statusAt(t, b, "app.test", ca); s != http.StatusOK {
-			t.Fatalf("replica B with the session made at A: status %d, want 200", s)
+		// loginShared logs in at A and has B serve the session, so both
+		// remember it.
+		loginShared := func(t *testing.T) string {
+			t.Helper()
+			c := loginAt(t, a, "app.test")
+			for _, r := range []string{a, b} {
+				if s := statusAt(t, r, "app.test", c); s != http.StatusOK {
+					t.Fatalf("replica %s with the session made at A: status %d, want 200", r, s)
+				}
+			}
+			return c
 		}
-		signOutAt(t, a, "app.test", ca)
-		if s := statusAt(t, b, "app.test", ca); s != http.StatusFound {
-			t.Fatalf("replica B after the sign-out at A: status %d, want 302", s)
+		refusedWithin := func(t *testing.T, what, c string) {
+			t.Helper()
+			time.Sleep(time.Second)
+			for name, r := range map[string]string{"A": a, "B": b} {
+				if s := statusAt(t, r, "app.test", c); s != http.StatusFound {
+					t.Errorf("replica %s a second after %s: status %d, want 302 to the login", name, what, s)
+				}
+			}
+		}
+
+		c := loginShared(t)
+		signOutAt(t, a, "app.test", c)
+		refusedWithin(t, "the sign-out at A", c)
+
+		c = loginShared(t)
+		removed := 0
+		files, _ := filepath.Glob(filepath.Join(dir, "sessions", "*.json"))
+		for _, f := range files {
+			if os.Remove(f) == nil {
+				removed++
+			}
+		}
+		if removed == 0 {
+			t.Fatalf("no session file under %s", dir)
+		}
+		refusedWithin(t, "its file was removed by hand", c)
+
+		// The core's session-end message reaches both replicas over
+		// their websockets; the first removes the files, the second
+		// forgets what it remembered. Delivery is the core's, so this
+		// waits for it rather than for a second.
+		c = loginShared(t)
+		if n := core.EndSessions("alice"); n == 0 {
+			t.Fatal("the core ended no session of alice")
+		}
+		for name, r := range map[string]string{"A": a, "B": b} {
+			deadline := time.Now().Add(20 * time.Second)
+			for statusAt(t, r, "app.test", c) != http.StatusFound {
+				if time.Now().After(deadline) {
+					t.Fatalf("replica %s still serves a session the core ended", name)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
 		}
 		if n := sessionDirs(t, tmp); n != 0 {
 			t.Errorf("%d default session directories with an explicit store, want none", n)

@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,13 +24,45 @@ import (
 // Layout: sessions/<id>.json holds a session; subject/<hash>/<id> and
 // sid/<hash>/<id> are empty index entries, so ending a user's sessions reads
 // one small directory instead of every session file.
+//
+// [File.Check], which the proxy calls on every request, answers from
+// memory what it read from a session's file, and looks at the file again
+// (a stat) once what it saw is [FileRecheck] old: a session removed from
+// the directory, by another process sharing it or by hand, is not
+// reported after that. Deletes through this store take effect at once.
 type File struct {
 	dir string
 	now func() time.Time
-	mu  sync.Mutex
+	mu  sync.Mutex // serialises changes to the directory
+
+	// cache holds a *fileCached by session ID, at most about fileCacheMax
+	// (cached counts them); reads take no lock.
+	cache  sync.Map
+	cached atomic.Int64
 }
 
-var _ Store = (*File)(nil)
+var (
+	_ Store   = (*File)(nil)
+	_ Checker = (*File)(nil)
+)
+
+// FileRecheck is how long [File.Check] trusts what it last saw of a
+// session's file before it looks again. A session removed by another
+// process sharing the directory (a sign-out or session end at another
+// replica) or by hand is reported gone at most this long after.
+const FileRecheck = 500 * time.Millisecond
+
+// fileCacheMax bounds the sessions File.Check remembers; past it one is
+// forgotten for each new one, which then costs a read of its file.
+const fileCacheMax = 65536
+
+// fileCached is what Check needs of a session, and which file it came from.
+type fileCached struct {
+	provider, subject, sid string
+	expires                time.Time
+	info                   os.FileInfo
+	seen                   atomic.Int64 // f.now() in Unix ns when the file was last found unchanged
+}
 
 // NewFile returns a store in dir, creating it (mode 0700) when missing. now
 // is the clock used for expiry; nil means time.Now.
@@ -80,34 +114,134 @@ func (f *File) Load(_ context.Context, id string) (Session, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s, err := f.read(id)
+	s, info, err := f.readInfo(id)
 	if err != nil {
+		f.forget(id)
 		return Session{}, err
 	}
-	if !f.now().Before(s.Expires) {
+	now := f.now()
+	if !now.Before(s.Expires) {
 		f.remove(s)
 		return Session{}, ErrNotFound
 	}
+	f.remember(s, info, now)
 	return s, nil
 }
 
-func (f *File) read(id string) (Session, error) {
-	b, err := os.ReadFile(f.sessionPath(id))
-	if errors.Is(err, fs.ErrNotExist) {
+// Check implements [Checker]. It reads the session's file only when it has
+// not read it before or the file changed since; otherwise it answers from
+// memory, having looked at the file (a stat, no read) within [FileRecheck].
+func (f *File) Check(ctx context.Context, id string) (Session, error) {
+	if !ValidID(id) {
 		return Session{}, ErrNotFound
 	}
+	now := f.now()
+	v, _ := f.cache.Load(id)
+	e, _ := v.(*fileCached)
+	if e != nil && now.Before(e.expires) {
+		age := now.UnixNano() - e.seen.Load()
+		if age >= 0 && age < int64(FileRecheck) {
+			return e.session(id), nil
+		}
+		info, err := os.Stat(f.sessionPath(id))
+		if err == nil && sameFile(info, e.info) {
+			e.seen.Store(now.UnixNano())
+			return e.session(id), nil
+		}
+		// Gone or replaced: Load reads it again, or finds it missing.
+	}
+	s, err := f.Load(ctx, id)
+	s.Data = nil
+	return s, err
+}
+
+func (e *fileCached) session(id string) Session {
+	return Session{ID: id, Provider: e.provider, Subject: e.subject, SID: e.sid, Expires: e.expires}
+}
+
+// sameFile reports whether two stats are of the same, unchanged file. A
+// save writes a new file and renames it over the old one, so a changed
+// session is another file.
+func sameFile(a, b os.FileInfo) bool {
+	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+}
+
+// remember keeps what Check needs of s, read from the file info describes.
+func (f *File) remember(s Session, info os.FileInfo, now time.Time) {
+	e := &fileCached{provider: s.Provider, subject: s.Subject, sid: s.SID, expires: s.Expires, info: info}
+	e.seen.Store(now.UnixNano())
+	if _, loaded := f.cache.Swap(s.ID, e); loaded || f.cached.Add(1) <= fileCacheMax {
+		return
+	}
+	// Full: forget another one (sync.Map ranges in no set order).
+	f.cache.Range(func(k, _ any) bool {
+		if k == s.ID {
+			return true
+		}
+		f.forget(k.(string))
+		return false
+	})
+}
+
+func (f *File) forget(id string) {
+	if _, loaded := f.cache.LoadAndDelete(id); loaded {
+		f.cached.Add(-1)
+	}
+}
+
+// forgetWhere forgets the remembered sessions flt selects, whether or not
+// their files are still there: another process sharing the directory may
+// have removed them already.
+func (f *File) forgetWhere(flt Filter) {
+	if flt.ID != "" {
+		f.forget(flt.ID)
+		return
+	}
+	f.cache.Range(func(k, v any) bool {
+		id := k.(string)
+		if flt.matches(v.(*fileCached).session(id)) {
+			f.forget(id)
+		}
+		return true
+	})
+}
+
+func (f *File) read(id string) (Session, error) {
+	s, _, err := f.readInfo(id)
+	return s, err
+}
+
+// readInfo reads a session and describes the file it read.
+func (f *File) readInfo(id string) (Session, os.FileInfo, error) {
+	fh, err := os.Open(f.sessionPath(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Session{}, nil, ErrNotFound
+	}
 	if err != nil {
-		return Session{}, fmt.Errorf("file session store: reading session: %w", err)
+		return Session{}, nil, fmt.Errorf("file session store: reading session: %w", err)
+	}
+	defer fh.Close()
+	info, err := fh.Stat()
+	if err != nil {
+		return Session{}, nil, fmt.Errorf("file session store: reading session: %w", err)
+	}
+	b, err := io.ReadAll(io.LimitReader(fh, maxSessionFile))
+	if err != nil {
+		return Session{}, nil, fmt.Errorf("file session store: reading session: %w", err)
 	}
 	var r fileRecord
 	if err := json.Unmarshal(b, &r); err != nil || r.ID != id {
 		// A torn or foreign file is treated as absent and removed, so one
 		// bad file cannot wedge a browser in an error loop.
 		os.Remove(f.sessionPath(id))
-		return Session{}, ErrNotFound
+		return Session{}, nil, ErrNotFound
 	}
-	return Session(r), nil
+	return Session(r), info, nil
 }
+
+// maxSessionFile bounds what is read of one session file; a session is a
+// few kilobytes.
+const maxSessionFile = 1 << 20
 
 // Save implements [Store].
 func (f *File) Save(_ context.Context, s Session) error {
@@ -150,6 +284,9 @@ func (f *File) Save(_ context.Context, s Session) error {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("file session store: writing session: %w", err)
 	}
+	if info, err := os.Stat(f.sessionPath(s.ID)); err == nil {
+		f.remember(s, info, f.now())
+	}
 	return nil
 }
 
@@ -160,6 +297,7 @@ func (f *File) Delete(_ context.Context, flt Filter) (int, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.forgetWhere(flt)
 	var ids []string
 	switch {
 	case flt.ID != "":
@@ -196,6 +334,7 @@ func (f *File) indexed(kind, key string) []string {
 }
 
 func (f *File) remove(s Session) {
+	f.forget(s.ID)
 	os.Remove(f.sessionPath(s.ID))
 	for _, ix := range [][2]string{{"subject", s.Subject}, {"sid", s.SID}} {
 		if ix[1] == "" {
