@@ -47,7 +47,7 @@ var modelAppliers = map[string]applier{
 	"authentik_outposts.outpost":                         {set("name", "type", "providers", "config", "service_connection", "managed"), applyOutpost},
 	"authentik_outposts.dockerserviceconnection":         {set("name", "local", "url", "tls_verification", "tls_authentication"), applyServiceConn(connDocker)},
 	"authentik_outposts.kubernetesserviceconnection":     {set("name", "local", "kubeconfig", "verify_ssl"), applyServiceConn(connKubernetes)},
-	"authentik_core.token":                               {set("identifier", "key", "user", "intent", "description", "expiring"), applyAPIToken},
+	"authentik_core.token":                               {set("identifier", "key", "user", "intent", "description", "expiring"), applyToken},
 	"authentik_crypto.certificatekeypair":                {set("name", "certificate_data", "key_data", "managed"), applyCert},
 	"authentik_stages_authenticator_totp.totpdevice":     {set("user", "name", "key", "digits", "step", "confirmed", "tolerance", "t0", "drift"), applyTOTP},
 	"authentik_stages_authenticator_static.staticdevice": {set("user", "name", "confirmed", "token_set"), applyStatic},

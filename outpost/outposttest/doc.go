@@ -58,8 +58,9 @@
 // authentik_outposts.dockerserviceconnection (name, local, url,
 // tls_verification, tls_authentication),
 // authentik_outposts.kubernetesserviceconnection (name, local, kubeconfig,
-// verify_ssl), authentik_core.token (intent api, identifier, user, key;
-// the key is derived when absent, and `akoutpost testcore` prints it),
+// verify_ssl), authentik_core.token (intent api or app_password,
+// identifier, user, key; the key is derived when absent, and `akoutpost
+// testcore` prints those of API tokens),
 // authentik_crypto.certificatekeypair,
 // authentik_stages_authenticator_totp.totpdevice,
 // authentik_stages_authenticator_static.staticdevice and, to restrict an
@@ -93,15 +94,14 @@
 // confirmed TOTP or static device must give a code (a static device whose
 // tokens are used up still counts, so no code passes), a TOTP code is one
 // step either side and never twice, and the user-login stage refuses a
-// user deactivated while the flow ran. It is deliberately simpler where
+// user deactivated while the flow ran. The token endpoint's
+// client_credentials and password grants take a username and one of that
+// user's app passwords, never the user's own password. It is deliberately simpler where
 // that changes no outcome a test can rely on, and in these ways:
 //
 //   - failed codes are not throttled: django-otp's ThrottlingMixin makes
 //     authentik refuse even a right code for 2^(n-1) seconds after n wrong
 //     ones, which would make tests depend on the clock;
-//   - the password grant of the token endpoint takes the user's password,
-//     where authentik wants an app password (a token with intent
-//     app_password);
 //   - there are no policies bound to flows or stages, no deny stage, no
 //     captcha, WebAuthn, Duo, SMS or email devices, no reputation and no
 //     lockout after failed attempts;
@@ -115,7 +115,8 @@
 //
 //	username   password             notes
 //	alice      alice-password       groups demo-users and demo-admins; may search the whole LDAP directory
-//	bob        bob-password         group demo-users; may not use the LDAP application
+//	bob        bob-password         group demo-users; may not use the LDAP application; app
+//	                                password bob-app-password (HTTP basic auth to the proxy)
 //	carol      carol-password       TOTP (secret 3132333435363738393031323334353637383930, RFC 6238's
 //	                                test key) and static tokens recovery1, recovery2; LDAP bind
 //	                                password "carol-password;123456" with the current code

@@ -200,6 +200,7 @@ type model struct {
 	outposts  []*outpostObj
 	conns     []*serviceConn
 	apiTokens []*apiToken
+	appPasses []*appPassword
 	certs     []*certKeyPair
 	totp      []*totpDevice
 	static    []*staticDevice

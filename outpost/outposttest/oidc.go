@@ -430,11 +430,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 		s.tokenResponse(w, r, p, a, g.user, g.scopes, g.session, "", g.authTime, g.amr)
 	case "client_credentials", "password":
-		// authentik takes a username and an app password here; the test
-		// core accepts the user's password.
+		// authentik takes a username and one of that user's app passwords
+		// (a token with intent app_password) here, never the user's own
+		// password.
 		s.mu.RLock()
 		u := s.m.userByName(f.Get("username"))
-		ok := u != nil && u.isActive && checkPassword(u, f.Get("password"))
+		ok := u != nil && u.isActive && s.m.appPasswordValid(u, f.Get("password"))
 		if ok {
 			ok, _ = s.m.canAccess(u, a)
 		}

@@ -282,13 +282,23 @@ func TestClientCredentialsAndIntrospection(t *testing.T) {
 	c := client(t)
 	tokURL := s.URL() + "/application/o/token/"
 	status, _, body := get(t, c, "POST", tokURL, url.Values{"grant_type": {"client_credentials"}, "client_id": {app.clientID},
-		"username": {"bob"}, "password": {"bob-password"}, "scope": {"openid ak_proxy"}})
+		"username": {"bob"}, "password": {"bob-app-password"}, "scope": {"openid ak_proxy"}})
 	if status != 200 || !strings.Contains(body, "id_token") {
 		t.Fatalf("client_credentials: %d %s", status, body)
 	}
-	if status, _, _ := get(t, c, "POST", tokURL, url.Values{"grant_type": {"client_credentials"}, "client_id": {app.clientID},
-		"username": {"bob"}, "password": {"nope"}}); status != 400 {
-		t.Errorf("wrong password: %d", status)
+	// authentik's token endpoint takes only an app password (a token with
+	// intent app_password) of that very user: the user's own password, and
+	// another user's app password, are refused.
+	for _, tc := range []struct{ name, user, password string }{
+		{"wrong password", "bob", "nope"},
+		{"the user's own password", "bob", "bob-password"},
+		{"another user's app password", "alice", "bob-app-password"},
+		{"username in another case", "Bob", "bob-app-password"},
+	} {
+		if status, _, _ := get(t, c, "POST", tokURL, url.Values{"grant_type": {"client_credentials"}, "client_id": {app.clientID},
+			"username": {tc.user}, "password": {tc.password}}); status != 400 {
+			t.Errorf("%s: %d, want 400", tc.name, status)
+		}
 	}
 	var tok struct {
 		AccessToken string `json:"access_token"`
@@ -320,8 +330,12 @@ entries:
     identifiers: {slug: app}
     attrs: {name: App, provider: !KeyOf p}
   - model: authentik_core.user
+    id: u
     identifiers: {username: u}
     attrs: {password: pw}
+  - model: authentik_core.token
+    identifiers: {identifier: u-app}
+    attrs: {intent: app_password, user: !KeyOf u, key: u-app-password}
   - model: authentik_outposts.outpost
     identifiers: {name: o}
     attrs: {type: proxy, providers: [!KeyOf p]}
@@ -344,7 +358,7 @@ entries:
 		t.Fatal(err)
 	}
 	_, _, body := get(t, client(t), "POST", s.URL()+"/application/o/token/", url.Values{"grant_type": {"password"},
-		"client_id": {p["client_id"].(string)}, "username": {"u"}, "password": {"pw"}})
+		"client_id": {p["client_id"].(string)}, "username": {"u"}, "password": {"u-app-password"}})
 	var tok struct {
 		IDToken string `json:"id_token"`
 	}
