@@ -3,12 +3,10 @@ package proxy_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,7 +15,6 @@ import (
 	"time"
 
 	"github.com/akoutpost/akoutpost/outpost"
-	"github.com/akoutpost/akoutpost/outpost/outposttest"
 	"github.com/akoutpost/akoutpost/proxy"
 )
 
@@ -29,20 +26,7 @@ import (
 func TestCoreAtInternalAddress(t *testing.T) {
 	for _, where := range []string{"loopback", "unix socket"} {
 		t.Run(where, func(t *testing.T) {
-			upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				json.NewEncoder(w).Encode(map[string]any{"uri": r.RequestURI, "headers": r.Header})
-			}))
-			defer upstream.Close()
-			t.Setenv("AKOUTPOST_PROXY_TEST_UPSTREAM", upstream.URL)
-			bp, err := os.ReadFile("testdata/outposttest.yaml")
-			if err != nil {
-				t.Fatal(err)
-			}
-			core, err := outposttest.NewServer(bp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer core.Close()
+			core := startCore(t)
 			coreURL := core.URL()
 			if where == "unix socket" {
 				// Short: socket paths are limited to about 100 bytes.
@@ -73,20 +57,7 @@ func TestCoreAtInternalAddress(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			o, err := outpost.New(outpost.Config{CoreURL: coreURL, Token: core.Token("proxy-outpost"),
-				Providers: []outpost.Provider{p}, UpdateJitter: -1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- o.Run(ctx) }()
-			defer func() {
-				cancel()
-				if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-					t.Errorf("outpost Run: %v", err)
-				}
-			}()
+			runOutpost(t, outpost.Config{CoreURL: coreURL, Token: core.Token("proxy-outpost"), Providers: []outpost.Provider{p}})
 
 			// A browser: the applications are the outpost, the public
 			// names of the core reach the test core's TCP listener.

@@ -33,6 +33,32 @@ type stack struct {
 
 func startStack(t *testing.T) *stack {
 	t.Helper()
+	core := startCore(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := proxy.New(proxy.Config{HTTPListener: ln, HTTPSListener: tlsLn, StrictHost: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := runOutpost(t, outpost.Config{CoreURL: core.URL(), Token: core.Token("proxy-outpost"), Providers: []outpost.Provider{p}})
+	select {
+	case <-o.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the outpost never configured the proxy provider")
+	}
+	return &stack{core: core, provider: p, addr: ln.Addr().String(), tlsAddr: tlsLn.Addr().String()}
+}
+
+// startCore starts an echo upstream and the test core of
+// testdata/outposttest.yaml, whose applications proxy to it.
+func startCore(t *testing.T) *outposttest.Server {
+	t.Helper()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"uri": r.RequestURI, "headers": r.Header})
 	}))
@@ -47,22 +73,15 @@ func startStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(core.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := proxy.New(proxy.Config{HTTPListener: ln, HTTPSListener: tlsLn, StrictHost: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := outpost.New(outpost.Config{
-		CoreURL: core.URL(), Token: core.Token("proxy-outpost"), Providers: []outpost.Provider{p},
-		UpdateJitter: -1,
-	})
+	return core
+}
+
+// runOutpost runs an outpost for cfg (without update jitter) until the
+// test ends, and returns it without waiting for its configuration.
+func runOutpost(t *testing.T, cfg outpost.Config) *outpost.Outpost {
+	t.Helper()
+	cfg.UpdateJitter = -1
+	o, err := outpost.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,13 +94,7 @@ func startStack(t *testing.T) *stack {
 			t.Errorf("outpost Run: %v", err)
 		}
 	})
-	s := &stack{core: core, provider: p, addr: ln.Addr().String(), tlsAddr: tlsLn.Addr().String()}
-	select {
-	case <-o.Ready():
-	case <-time.After(20 * time.Second):
-		t.Fatal("the outpost never configured the proxy provider")
-	}
-	return s
+	return o
 }
 
 func (s *stack) client(jar http.CookieJar, follow bool) *http.Client {

@@ -1,15 +1,10 @@
 package proxy_test
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -91,20 +86,7 @@ type startedOutpost struct {
 // provider attributes changed first, and does not wait for it.
 func startOutpost(t *testing.T, edits map[string]map[string]any) *startedOutpost {
 	t.Helper()
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]any{"uri": r.RequestURI})
-	}))
-	t.Cleanup(upstream.Close)
-	t.Setenv("AKOUTPOST_PROXY_TEST_UPSTREAM", upstream.URL)
-	bp, err := os.ReadFile("testdata/outposttest.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	core, err := outposttest.NewServer(bp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(core.Close)
+	core := startCore(t)
 	for name, attrs := range edits {
 		if err := core.UpdateProvider(name, attrs); err != nil {
 			t.Fatal(err)
@@ -115,25 +97,12 @@ func startOutpost(t *testing.T, edits map[string]map[string]any) *startedOutpost
 		t.Fatal(err)
 	}
 	logs := &syncbuf.Buffer{}
-	log := slog.New(slog.NewJSONHandler(logs, nil))
 	p, err := proxy.New(proxy.Config{HTTPListener: ln, StrictHost: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := outpost.New(outpost.Config{CoreURL: core.URL(), Token: core.Token("proxy-outpost"),
-		Providers: []outpost.Provider{p}, UpdateJitter: -1, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- o.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("outpost Run: %v", err)
-		}
-	})
+	o := runOutpost(t, outpost.Config{CoreURL: core.URL(), Token: core.Token("proxy-outpost"),
+		Providers: []outpost.Provider{p}, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	return &startedOutpost{core: core, outpost: o, addr: ln.Addr().String(), logs: logs}
 }
 
