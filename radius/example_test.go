@@ -48,7 +48,7 @@ entries:
 		fmt.Println(err)
 		return
 	}
-	provider, err := radius.New(radius.Config{RADIUS: conn})
+	provider, err := radius.New(radius.Config{RADIUSConn: conn})
 	if err != nil {
 		fmt.Println(err)
 		return

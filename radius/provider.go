@@ -24,13 +24,14 @@ type Config struct {
 	// Logger receives the provider's records; nil uses the outpost's
 	// logger from the first Apply.
 	Logger *slog.Logger
-	// RADIUS is the UDP socket authentication requests arrive on
-	// (AUTHENTIK_LISTEN__RADIUS, 0.0.0.0:1812). Serve closes it. Nil: not
-	// served.
-	RADIUS net.PacketConn
+	// RADIUSConn is the UDP socket authentication requests arrive on
+	// (AUTHENTIK_LISTEN__RADIUS, 0.0.0.0:1812), the counterpart of the
+	// other providers' listeners. Serve closes it. Nil: not served.
+	RADIUSConn net.PacketConn
 	// Token is the outpost token, sent to the flow executor so the core
-	// believes the client address the outpost passes. Empty: taken from
-	// the API client when it offers a Token method.
+	// believes the client address the outpost passes. Empty (the usual
+	// case): the outpost's own token, asked of its API client on every
+	// authentication, so a rotated token file is followed.
 	Token string
 	// MaxInFlight bounds the requests authenticated at once (default 256).
 	// A request beyond it is dropped, and the client retransmits it.
@@ -234,12 +235,14 @@ func (p *Provider) setEnv(u outpost.Update) error {
 	if err != nil {
 		return fmt.Errorf("radius: %w", err)
 	}
-	token := p.cfg.Token
-	if t, ok := any(u.Env.API).(interface{ Token() string }); ok && token == "" {
-		token = t.Token()
+	// The outpost's own token, asked for on every request: a rotated
+	// token file reaches the authentications at once.
+	token := u.Env.API.Token
+	if p.cfg.Token != "" {
+		token = func() string { return p.cfg.Token }
 	}
 	exec, err := flow.New(flow.Config{
-		BaseURL: u.Env.API.BaseURL(), Transport: u.Env.API.Transport(), Token: token,
+		BaseURL: u.Env.API.BaseURL(), Transport: u.Env.API.Transport(), TokenFunc: token,
 		UserAgent: u.Env.API.UserAgent(), Logger: log, Metrics: fm,
 	})
 	if err != nil {

@@ -12,14 +12,14 @@ import (
 	"layeh.com/radius"
 )
 
-// Serve answers Access-Requests on Config.RADIUS until ctx ends, then
+// Serve answers Access-Requests on Config.RADIUSConn until ctx ends, then
 // waits for authentications in flight for at most Config.DrainTimeout and
 // closes the socket. Serve may be called once.
 func (p *Provider) Serve(ctx context.Context) error {
 	if !p.served.CompareAndSwap(false, true) {
 		return errors.New("radius: Serve called twice")
 	}
-	conn := p.cfg.RADIUS
+	conn := p.cfg.RADIUSConn
 	if conn == nil {
 		<-ctx.Done()
 		return nil

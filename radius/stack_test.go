@@ -91,7 +91,7 @@ func startStack(t *testing.T, blueprint string, cfg Config) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.RADIUS = conn
+	cfg.RADIUSConn = conn
 	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

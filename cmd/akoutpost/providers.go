@@ -99,7 +99,7 @@ func openRADIUS(env environment, log *slog.Logger) (outpost.Provider, func(), er
 	if err != nil {
 		return nil, nil, fmt.Errorf("AUTHENTIK_LISTEN__RADIUS: %w", err)
 	}
-	p, err := radius.New(radius.Config{Logger: log, RADIUS: conn, Token: env.Token})
+	p, err := radius.New(radius.Config{Logger: log, RADIUSConn: conn})
 	if err != nil {
 		conn.Close()
 		return nil, nil, err
