@@ -94,20 +94,18 @@
 // confirmed TOTP or static device must give a code (a static device whose
 // tokens are used up still counts, so no code passes), a TOTP code is one
 // step either side and never twice, and the user-login stage refuses a
-// user deactivated while the flow ran. The token endpoint's
-// client_credentials and password grants take a username and one of that
-// user's app passwords, never the user's own password. It is deliberately simpler where
-// that changes no outcome a test can rely on, and in these ways:
+// user deactivated while the flow ran. The session of a deactivated user
+// no longer authenticates them, as with Django's session authentication.
+// The token endpoint's client_credentials and password grants take a
+// username and one of that user's app passwords, never the user's own
+// password. It is deliberately simpler in these ways:
 //
 //   - failed codes are not throttled: django-otp's ThrottlingMixin makes
 //     authentik refuse even a right code for 2^(n-1) seconds after n wrong
 //     ones, which would make tests depend on the clock;
 //   - there are no policies bound to flows or stages, no deny stage, no
 //     captcha, WebAuthn, Duo, SMS or email devices, no reputation and no
-//     lockout after failed attempts;
-//   - a session whose user was deactivated still reads the user's own
-//     data, where Django treats it as logged out (the LDAP access check
-//     and the OAuth authorize endpoint do refuse an inactive user).
+//     lockout after failed attempts.
 //
 // # The demo blueprint
 //
@@ -124,6 +122,8 @@
 //
 // and the outposts demo-proxy (applications whoami, proxy mode, at
 // http://whoami.localhost:9000 and forward, forward_single, at
-// http://forward.localhost:9000) and demo-ldap (base DN
-// dc=ldap,dc=goauthentik,dc=io, bind DN cn=alice,ou=users,dc=ldap,dc=goauthentik,dc=io).
+// http://forward.localhost:9000), demo-ldap (base DN
+// dc=ldap,dc=goauthentik,dc=io, bind DN cn=alice,ou=users,dc=ldap,dc=goauthentik,dc=io)
+// and demo-radius (shared secret demo-radius-secret for clients on
+// loopback).
 package outposttest

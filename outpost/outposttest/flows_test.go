@@ -218,6 +218,29 @@ func TestFlowSessionAPIs(t *testing.T) {
 			}
 		})
 	}
+	// Django's session authentication (ModelBackend.get_user) no longer
+	// finds a user who was deactivated: the session stops authenticating
+	// them at once, before any session end.
+	t.Run("a deactivated user's session no longer authenticates", func(t *testing.T) {
+		f := newFlowClient(t, s, "default-authentication-flow")
+		if ch := f.bind("bob", password("bob-password")); ch["component"] != componentRedirect {
+			t.Fatalf("login failed: %v", ch)
+		}
+		if _, me := f.do("GET", s.URL()+"/api/v3/core/users/me/", nil); me["user"].(map[string]any)["username"] != "bob" {
+			t.Fatalf("me before: %v", me)
+		}
+		if err := s.UpdateUser("bob", map[string]any{"is_active": false}); err != nil {
+			t.Fatal(err)
+		}
+		defer s.UpdateUser("bob", map[string]any{"is_active": true})
+		if _, me := f.do("GET", s.URL()+"/api/v3/core/users/me/", nil); me["user"].(map[string]any)["username"] == "bob" {
+			t.Error("the session of a deactivated user still authenticates bob")
+		}
+		f.token = ""
+		if status, _ := f.do("GET", s.URL()+"/api/v3/core/users/me/", nil); status != http.StatusForbidden {
+			t.Errorf("me with only the session of a deactivated user: %d, want 403", status)
+		}
+	})
 	t.Run("session end reaches the outposts", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

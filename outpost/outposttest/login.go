@@ -62,6 +62,13 @@ func checkPassword(u *user, password string) bool {
 	return u.password != nil && bcrypt.CompareHashAndPassword(u.password, []byte(password)) == nil
 }
 
+// userActive reports whether u may still use what it logged in to.
+func (s *Server) userActive(u *user) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return u.isActive
+}
+
 // hasDevices reports whether u has a confirmed TOTP or static device.
 // A static device whose tokens are all used up still counts: in authentik
 // it stays a confirmed device (django-otp's devices_for_user), so the

@@ -379,7 +379,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		s.mu.RUnlock()
 		if sess := s.sessions.fromRequest(r); sess != nil {
 			rc.session = sess
-			if u := sess.currentUser(); u != nil {
+			// Django's session authentication treats the session of a
+			// user who is no longer active as anonymous (ModelBackend's
+			// get_user refuses inactive users).
+			if u := sess.currentUser(); u != nil && s.userActive(u) {
 				rc.user = u
 			}
 		}
