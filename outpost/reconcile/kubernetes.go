@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -209,6 +211,16 @@ func (k *Kubernetes) Apply(ctx context.Context, in deploy.Input) (Result, error)
 		labels[LabelManagedBy] = ManagedBy
 		labels[LabelConnection] = k.connection
 		u.SetLabels(labels)
+		// A digest of the rendered object in an annotation: a field the
+		// settings stop setting leaves the live object a superset of the
+		// new one, and only the changed digest makes the apply that
+		// removes it.
+		annotations := u.GetAnnotations()
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[LabelSpec] = objectDigest(u.Object)
+		u.SetAnnotations(annotations)
 		ref := objectRef(u)
 		want[ref] = true
 		r, err := rs.resolve(u.GroupVersionKind())
@@ -461,4 +473,11 @@ func redact(s, secret string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, secret, "[redacted]")
+}
+
+// objectDigest hashes a rendered object (before its digest annotation).
+func objectDigest(obj map[string]any) string {
+	raw, _ := json.Marshal(obj) // a JSON tree: Marshal cannot fail
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:16])
 }

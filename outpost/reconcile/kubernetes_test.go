@@ -170,6 +170,19 @@ func TestKubernetesAppliesMovesAndDeletes(t *testing.T) {
 		t.Errorf("replicas %d after the change", r)
 	}
 
+	// A field the settings stop setting is removed from the live object.
+	in.Settings.KubernetesImagePullSecrets = []string{"regcred"}
+	if res, err := k.Apply(ctx, in); err != nil || !slices.Equal(res.Updated, []string{"Deployment ak-one/" + name}) {
+		t.Fatalf("pull secrets: %+v, %v", res, err)
+	}
+	in.Settings.KubernetesImagePullSecrets = nil
+	if res, err := k.Apply(ctx, in); err != nil || !slices.Equal(res.Updated, []string{"Deployment ak-one/" + name}) {
+		t.Fatalf("no pull secrets: %+v, %v", res, err)
+	}
+	if ps, found, _ := unstructured.NestedSlice(get(t, dyn, gvrDeployment, "ak-one", name).Object, "spec", "template", "spec", "imagePullSecrets"); found {
+		t.Errorf("imagePullSecrets left behind: %v", ps)
+	}
+
 	// A disabled component is deleted.
 	in.Settings.KubernetesDisabledComponents = []string{deploy.ComponentIngress}
 	res, err = k.Apply(ctx, in)
