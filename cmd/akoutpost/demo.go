@@ -21,12 +21,13 @@ import (
 	"github.com/akoutpost/akoutpost/outpost"
 	"github.com/akoutpost/akoutpost/outpost/outposttest"
 	"github.com/akoutpost/akoutpost/proxy"
+	"github.com/akoutpost/akoutpost/radius"
 )
 
 // demoAddrs are the demo's listen addresses; the defaults match the demo
 // blueprint's external hosts.
 type demoAddrs struct {
-	core, upstream, http, https, ldap, ldaps, metrics string
+	core, upstream, http, https, ldap, ldaps, radius, metrics string
 }
 
 // demo runs the test core with the demo blueprint, a small upstream that
@@ -42,6 +43,7 @@ func (c command) demo(ctx context.Context, args []string) error {
 	fs.StringVar(&a.https, "https", "127.0.0.1:9443", "proxy HTTPS `address`")
 	fs.StringVar(&a.ldap, "ldap", "127.0.0.1:3389", "LDAP `address`")
 	fs.StringVar(&a.ldaps, "ldaps", "127.0.0.1:6636", "LDAPS `address`")
+	fs.StringVar(&a.radius, "radius", "127.0.0.1:1812", "RADIUS (UDP) `address`")
 	fs.StringVar(&a.metrics, "metrics", "127.0.0.1:9300", "metrics `address`")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -66,6 +68,16 @@ func (c command) demo(ctx context.Context, args []string) error {
 		}
 		lns[name] = ln
 	}
+	radiusConn, err := net.ListenPacket("udp", a.radius)
+	if err != nil {
+		return fmt.Errorf("demo radius socket: %w", err)
+	}
+	defer func() {
+		if radiusConn != nil {
+			radiusConn.Close()
+		}
+	}()
+	a.radius = radiusConn.LocalAddr().String()
 	// Print where things really listen, so ":0" works too.
 	a.http, a.https = lns["http"].Addr().String(), lns["https"].Addr().String()
 	a.ldap, a.ldaps = lns["ldap"].Addr().String(), lns["ldaps"].Addr().String()
@@ -112,9 +124,12 @@ func (c command) demo(ctx context.Context, args []string) error {
 			delete(lns, "http")
 			delete(lns, "https")
 		case "ldap":
-			p, err = ldap.New(ldap.Config{Logger: log, LDAPListener: lns["ldap"], LDAPSListener: lns["ldaps"], Token: o.Token, Version: version})
+			p, err = ldap.New(ldap.Config{Logger: log, LDAPListener: lns["ldap"], LDAPSListener: lns["ldaps"], Version: version})
 			delete(lns, "ldap")
 			delete(lns, "ldaps")
+		case "radius":
+			p, err = radius.New(radius.Config{Logger: log, RADIUSConn: radiusConn})
+			radiusConn = nil // Serve closes it
 		default:
 			continue
 		}
@@ -178,9 +193,10 @@ func printDemo(w io.Writer, a demoAddrs, core *outposttest.Server) {
                    carol / carol-password   (TOTP; LDAP bind password "carol-password;<code>")
 
   ldapsearch -x -H ldap://127.0.0.1:%s -D 'cn=ldap-bind,ou=users,dc=ldap,dc=goauthentik,dc=io' -w ldap-bind-password -b 'dc=ldap,dc=goauthentik,dc=io' '(objectClass=user)' cn mail
+  radtest alice alice-password %s 0 demo-radius-secret
 
 Press Ctrl-C to stop.
-`, core.URL(), port, port, port, port, a.metrics, ldapPort)
+`, core.URL(), port, port, port, port, a.metrics, ldapPort, a.radius)
 }
 
 // echoIdentity is the demo's upstream: a page listing the identity headers

@@ -2,11 +2,13 @@ package main
 
 import (
 	"io"
+	"net"
 	"regexp"
 	"strings"
 	"testing"
 
 	ldapclient "github.com/go-ldap/ldap/v3"
+	"layeh.com/radius"
 )
 
 // The testcore contract scripts rely on: one line per outpost, then the URL.
@@ -61,7 +63,7 @@ func TestTestcoreAndRun(t *testing.T) {
 // The demo prints an ldapsearch line and URLs that work as printed.
 func TestDemo(t *testing.T) {
 	lines, stop := startCommand(t, nil, "demo", "--core", freeAddr(t), "--upstream", "127.0.0.1:0",
-		"--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--ldap", "127.0.0.1:0", "--ldaps", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
+		"--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--ldap", "127.0.0.1:0", "--ldaps", "127.0.0.1:0", "--radius", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
 	defer stop()
 	var out []string
 	for lines.Scan() {
@@ -74,8 +76,9 @@ func TestDemo(t *testing.T) {
 	search := regexp.MustCompile(`ldapsearch -x -H ldap://(\S+) -D '([^']+)' -w (\S+) -b '([^']+)' '([^']+)'`).FindStringSubmatch(text)
 	proxyURL := regexp.MustCompile(`http://whoami\.localhost:(\d+)/`).FindStringSubmatch(text)
 	metrics := regexp.MustCompile(`http://(\S+)/metrics`).FindStringSubmatch(text)
-	if search == nil || proxyURL == nil || metrics == nil {
-		t.Fatalf("demo output lacks the ldapsearch line, proxy URL or metrics URL:\n%s", text)
+	radtest := regexp.MustCompile(`radtest (\S+) (\S+) (\S+) 0 (\S+)`).FindStringSubmatch(text)
+	if search == nil || proxyURL == nil || metrics == nil || radtest == nil {
+		t.Fatalf("demo output lacks the ldapsearch line, proxy URL, metrics URL or radtest line:\n%s", text)
 	}
 
 	// The outposts connect in the background; retry the printed search
@@ -108,6 +111,25 @@ func TestDemo(t *testing.T) {
 		_, body := get("http://" + metrics[1] + "/metrics")
 		return strings.Contains(body, `outpost_type="proxy"`) && strings.Contains(body, `outpost_type="ldap"`)
 	})
+	// The printed radtest line's user, password, server and secret.
+	nas, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nas.Close()
+	server, err := net.ResolveUDPAddr("udp", radtest[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var code radius.Code
+	waitFor(t, "the printed radtest to be answered", func() bool {
+		var ok bool
+		code, ok = radiusAccess(t, nas, server, radtest[1], radtest[2], radtest[4])
+		return ok
+	})
+	if code != radius.CodeAccessAccept {
+		t.Errorf("the printed radtest got %v, want Access-Accept", code)
+	}
 	if code := stop(); code != 0 {
 		t.Errorf("demo exited %d after a signal, want 0", code)
 	}

@@ -70,31 +70,9 @@ entries:
 	}
 	var code radius.Code
 	waitFor(t, "an Access-Accept", func() bool {
-		pkt := radius.New(radius.CodeAccessRequest, []byte("s3cret"))
-		_ = rfc2865.UserName_SetString(pkt, "alice")
-		_ = rfc2865.UserPassword_SetString(pkt, "alice-pw")
-		pkt.Add(80, make([]byte, 16))
-		raw, err := pkt.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		mac := hmac.New(md5.New, []byte("s3cret"))
-		mac.Write(raw)
-		copy(raw[len(raw)-16:], mac.Sum(nil))
-		if _, err := conn.WriteTo(raw, to); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 4096)
-		_ = conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		n, _, err := conn.ReadFrom(buf)
-		if err != nil {
-			return false
-		}
-		if !radius.IsAuthenticResponse(buf[:n], raw, []byte("s3cret")) {
-			t.Fatal("a reply that does not authenticate")
-		}
-		code = radius.Code(buf[0])
-		return true
+		var ok bool
+		code, ok = radiusAccess(t, conn, to, "alice", "alice-pw", "s3cret")
+		return ok
 	})
 	if code != radius.CodeAccessAccept {
 		t.Errorf("reply %v, want Access-Accept", code)
@@ -112,4 +90,34 @@ func freeUDPAddr(t *testing.T) string {
 	}
 	defer c.Close()
 	return c.LocalAddr().String()
+}
+
+// radiusAccess sends one Access-Request with a Message-Authenticator, as
+// a NAS does, and returns the reply's code; false when none came in time.
+func radiusAccess(t *testing.T, conn net.PacketConn, to net.Addr, user, password, secret string) (radius.Code, bool) {
+	t.Helper()
+	pkt := radius.New(radius.CodeAccessRequest, []byte(secret))
+	_ = rfc2865.UserName_SetString(pkt, user)
+	_ = rfc2865.UserPassword_SetString(pkt, password)
+	pkt.Add(80, make([]byte, 16))
+	raw, err := pkt.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := hmac.New(md5.New, []byte(secret))
+	mac.Write(raw)
+	copy(raw[len(raw)-16:], mac.Sum(nil))
+	if _, err := conn.WriteTo(raw, to); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	_ = conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	n, _, err := conn.ReadFrom(buf)
+	if err != nil {
+		return 0, false
+	}
+	if !radius.IsAuthenticResponse(buf[:n], raw, []byte(secret)) {
+		t.Fatal("a reply that does not authenticate")
+	}
+	return radius.Code(buf[0]), true
 }

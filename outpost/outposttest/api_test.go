@@ -129,9 +129,9 @@ func TestPagination(t *testing.T) {
 		}
 		page = int(pg["next"].(float64))
 	}
-	// alice, bob, carol, ldap-bind and the two outposts' service accounts.
-	if len(names) != 6 || !slices.IsSorted(names) || !slices.Contains(names, "alice") {
-		t.Errorf("users over all pages = %v, want 6 sorted by username", names)
+	// alice, bob, carol, ldap-bind and the three outposts' service accounts.
+	if len(names) != 7 || !slices.IsSorted(names) || !slices.Contains(names, "alice") {
+		t.Errorf("users over all pages = %v, want 7 sorted by username", names)
 	}
 	if a := call(t, c, "GET", s.URL()+"/api/v3/core/users/?page=99", tok, nil); a.status != 404 {
 		t.Errorf("page past the end: %d, want 404", a.status)

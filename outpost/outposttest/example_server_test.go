@@ -22,6 +22,7 @@ func ExampleServer_Outposts() {
 	// Output:
 	// demo-proxy proxy true
 	// demo-ldap ldap true
+	// demo-radius radius true
 }
 
 // A fault makes the core fail the way a real one might, here twice and
