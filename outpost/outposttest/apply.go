@@ -395,16 +395,15 @@ func applyCert(m *model, existing any, f fields, ident string) (any, error) {
 func applyTOTP(m *model, existing any, f fields, ident string) (any, error) {
 	d, _ := existing.(*totpDevice)
 	if d == nil {
-		d = &totpDevice{id: m.nextDeviceID, digits: 6, step: 30, confirmed: true}
+		d = &totpDevice{id: m.nextDeviceID, digits: 6, step: 30, tolerance: 1, confirmed: true}
 		m.nextDeviceID++
 		d.key, _ = hex.DecodeString(m.derive(40, "totp", ident))
 		m.totp = append(m.totp, d)
 	}
 	var key string
-	var ignored int
 	errs := []error{ref(f, "user", &d.user), f.str("name", &d.name), f.str("key", &key),
 		f.integer("digits", &d.digits), f.integer("step", &d.step), f.boolean("confirmed", &d.confirmed),
-		f.integer("tolerance", &ignored), f.integer("t0", &ignored), f.integer("drift", &ignored)}
+		f.integer("tolerance", &d.tolerance), f.integer("t0", &d.t0), f.integer("drift", &d.drift)}
 	if err := firstErr(errs); err != nil {
 		return nil, err
 	}
@@ -420,6 +419,9 @@ func applyTOTP(m *model, existing any, f fields, ident string) (any, error) {
 	}
 	if d.digits != 6 && d.digits != 8 || d.step <= 0 {
 		return nil, f.errorf("digits", "digits must be 6 or 8 and step positive")
+	}
+	if d.tolerance < 0 {
+		return nil, f.errorf("tolerance", "must not be negative")
 	}
 	return d, nil
 }

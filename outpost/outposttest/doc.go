@@ -92,8 +92,9 @@
 // pretended to exist until the password stage, an inactive user's password
 // is wrong, the fifth wrong password denies the flow, a user with a
 // confirmed TOTP or static device must give a code (a static device whose
-// tokens are used up still counts, so no code passes), a TOTP code is one
-// step either side and never twice, and the user-login stage refuses a
+// tokens are used up still counts, so no code passes), a TOTP code is
+// taken within the device's tolerance (one step either side by default,
+// after t0 and drift) and never twice, and the user-login stage refuses a
 // user deactivated while the flow ran. The session of a deactivated user
 // no longer authenticates them, as with Django's session authentication.
 // The token endpoint's client_credentials and password grants take a
@@ -103,6 +104,8 @@
 //   - failed codes are not throttled: django-otp's ThrottlingMixin makes
 //     authentik refuse even a right code for 2^(n-1) seconds after n wrong
 //     ones, which would make tests depend on the clock;
+//   - a TOTP device's drift is not adjusted when a code of a neighbouring
+//     step is taken (django-otp's OTP_TOTP_SYNC);
 //   - there are no policies bound to flows or stages, no deny stage, no
 //     captcha, WebAuthn, Duo, SMS or email devices, no reputation and no
 //     lockout after failed attempts.

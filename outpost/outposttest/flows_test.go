@@ -434,3 +434,65 @@ entries:
 		}
 	})
 }
+
+// authentik's TOTP devices are django-otp's: a code is checked at the
+// step (now - t0) / step + drift, with tolerance steps either side
+// (default 1). A device with tolerance 0 refuses the previous step's code,
+// which the default accepts.
+func TestTOTPTolerance(t *testing.T) {
+	s, err := NewServer([]byte(`version: 1
+entries:
+  - model: authentik_core.user
+    id: tina
+    identifiers: {username: tina}
+    attrs: {password: tina-password}
+  - model: authentik_stages_authenticator_totp.totpdevice
+    identifiers: {user: !KeyOf tina, name: strict}
+    attrs: {key: "3132333435363738393031323334353637383930", tolerance: 0}
+  - model: authentik_core.user
+    id: tom
+    identifiers: {username: tom}
+    attrs: {password: tom-password}
+  - model: authentik_stages_authenticator_totp.totpdevice
+    identifiers: {user: !KeyOf tom, name: default}
+    attrs: {key: "3132333435363738393031323334353637383930"}
+  - model: authentik_core.user
+    id: dora
+    identifiers: {username: dora}
+    attrs: {password: dora-password}
+  - model: authentik_stages_authenticator_totp.totpdevice
+    identifiers: {user: !KeyOf dora, name: drifted}
+    attrs: {key: "3132333435363738393031323334353637383930", tolerance: 0, drift: 2}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	validate := func(user, code string) string {
+		ch := newFlowClient(t, s, "default-authentication-flow").bind(user, password(user+"-password"),
+			map[string]any{"component": componentValidate, "code": code})
+		c, _ := ch["component"].(string)
+		return c
+	}
+	// Not near the end of a step, so the step stays the same while the
+	// test runs.
+	if left := 30 - time.Now().Unix()%30; left < 3 {
+		time.Sleep(time.Duration(left) * time.Second)
+	}
+	now := time.Now()
+	prev, _ := s.TOTPCode("tom", now.Add(-30*time.Second))
+	if got := validate("tina", prev); got != componentValidate {
+		t.Errorf("tolerance 0 took the previous step's code: %s", got)
+	}
+	if got := validate("tom", prev); got != componentRedirect {
+		t.Errorf("the default tolerance refused the previous step's code: %s", got)
+	}
+	// Drift 2: the code two steps ahead is the current one.
+	ahead, _ := s.TOTPCode("tom", now.Add(60*time.Second))
+	if code, _ := s.TOTPCode("dora", now); code != ahead {
+		t.Errorf("TOTPCode ignores the drift: %s, want %s", code, ahead)
+	}
+	if got := validate("dora", ahead); got != componentRedirect {
+		t.Errorf("a drifted device refused its current code: %s", got)
+	}
+}

@@ -154,6 +154,8 @@ type totpDevice struct {
 	key       []byte
 	digits    int
 	step      int
+	tolerance int // steps accepted either side of the current one
+	t0, drift int // django-otp's start time and step offset
 	confirmed bool
 	lastUsed  *time.Time
 	lastCode  int64 // counter of the last accepted code, replays refused

@@ -24,12 +24,19 @@ func totpAt(key []byte, counter int64, digits int) string {
 	return fmt.Sprintf("%0*d", digits, v%mod)
 }
 
-// check accepts the code of the current step or one step either side, as
-// django-otp's default tolerance does, and refuses a replayed step.
+// counter is the device's time step at t, as django-otp's TOTP.t counts
+// it: steps since t0, plus the drift.
+func (d *totpDevice) counter(t time.Time) int64 {
+	return (t.Unix()-int64(d.t0))/int64(d.step) + int64(d.drift)
+}
+
+// check accepts the code of the current step or of up to the device's
+// tolerance (1 by default) steps either side, as django-otp's TOTPDevice
+// does, and refuses a replayed step.
 func (d *totpDevice) check(code string, now time.Time) bool {
-	step := int64(d.step)
-	cur := now.Unix() / step
-	for c := cur - 1; c <= cur+1; c++ {
+	cur := d.counter(now)
+	tol := int64(d.tolerance)
+	for c := cur - tol; c <= cur+tol; c++ {
 		if c <= d.lastCode {
 			continue
 		}
@@ -50,7 +57,7 @@ func (s *Server) TOTPCode(username string, at time.Time) (string, error) {
 	defer s.mu.RUnlock()
 	for _, d := range s.m.totp {
 		if d.user.username == username {
-			return totpAt(d.key, at.Unix()/int64(d.step), d.digits), nil
+			return totpAt(d.key, d.counter(at), d.digits), nil
 		}
 	}
 	return "", fmt.Errorf("outposttest: user %q has no TOTP device", username)
