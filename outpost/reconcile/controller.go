@@ -57,6 +57,10 @@ type ControllerConfig struct {
 	// shows no change, which restores objects changed by hand; zero means
 	// 5 min.
 	Interval time.Duration
+	// Timeout bounds one outpost's reconcile (an image pull included) and
+	// each listing of what a connection holds, so an engine or cluster that
+	// hangs delays the others by at most this; zero means 5 min.
+	Timeout time.Duration
 	// Registerer receives the controller's metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// Logger receives one line per reconcile and change; nil discards.
@@ -140,6 +144,9 @@ func NewController(cfg ControllerConfig) (*Controller, error) {
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = 5 * time.Minute
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Minute
 	}
 	if cfg.NewReconciler == nil {
 		cfg.NewReconciler = defaultReconciler
@@ -244,7 +251,9 @@ func (c *Controller) reconcileOutpost(ctx context.Context, o outpostWire, conn *
 	start := time.Now()
 	res, err := Result{}, perr
 	if err == nil {
-		res, err = c.applyOutpost(ctx, o, conn, st, providers)
+		rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+		res, err = c.applyOutpost(rctx, o, conn, st, providers)
+		cancel()
 	}
 	if ctx.Err() != nil {
 		return
@@ -301,7 +310,9 @@ func (c *Controller) sweep(ctx context.Context, snap *snapshot, wanted map[strin
 		if err != nil {
 			continue // reported on the connection
 		}
-		have, err := rec.Outposts(ctx)
+		lctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+		have, err := rec.Outposts(lctx)
+		cancel()
 		c.setConnError(conn, err)
 		if err != nil {
 			c.log.Warn("listing what a connection holds failed", "connection", conn.name, "error", err)
@@ -312,7 +323,9 @@ func (c *Controller) sweep(ctx context.Context, snap *snapshot, wanted map[strin
 				continue
 			}
 			start := time.Now()
-			res, err := rec.Delete(ctx, id)
+			dctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+			res, err := rec.Delete(dctx, id)
+			cancel()
 			o, ok := names[id]
 			if !ok {
 				o = outpostWire{PK: id, Name: "(deleted outpost " + id + ")"}

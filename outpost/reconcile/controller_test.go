@@ -3,9 +3,11 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -257,4 +259,60 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// An engine that accepts connections and never answers delays the poll by
+// the reconcile timeout, not forever.
+func TestControllerHungEngine(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "hung.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	core := newAPICore(t)
+	const conn = "d0c0e000-0000-4000-8000-000000000003"
+	core.edit(func() {
+		core.docker = []map[string]any{{"pk": conn, "name": "hung", "local": false, "url": "unix://" + sock}}
+		core.outposts = []map[string]any{{"pk": "abababab-93c5-4d6a-b7e0-5f21c8d9a3b4", "name": "Stuck", "type": "ldap",
+			"providers": []int{}, "service_connection": conn, "token_identifier": "t", "config": map[string]any{"container_image": "x:1"}}}
+		core.keys["t"] = "k"
+	})
+	ctl, err := NewController(ControllerConfig{Client: core.client(t), Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.closeAll()
+	start := time.Now()
+	ctl.Poll(contextTimeout(t, time.Minute))
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("a poll against a hung engine took %v", d)
+	}
+	st := ctl.Status()
+	if len(st.Outposts) != 1 || st.Outposts[0].Result != "error" || !strings.Contains(st.Outposts[0].Error, "deadline") {
+		t.Fatalf("status %+v", st)
+	}
+	if len(st.Connections) != 1 || st.Connections[0].Error == "" {
+		t.Fatalf("connection status %+v", st.Connections)
+	}
 }
