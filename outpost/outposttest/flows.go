@@ -92,7 +92,9 @@ func (s *Server) handleExecutor(w http.ResponseWriter, r *http.Request) {
 	case componentIdentification:
 		plan.uid = str("uid_field")
 		if plan.uid == "" {
-			s.writeChallenge(w, plan, map[string]any{"uid_field": []any{errDetail("This field is required.", "required")}})
+			// authentik's identification stage raises this from validate,
+			// so it is a non-field error.
+			s.writeChallenge(w, plan, map[string]any{"non_field_errors": []any{errDetail("No identification data provided.", "invalid")}})
 			return
 		}
 		plan.user = s.lookupUser(plan.uid)

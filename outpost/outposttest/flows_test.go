@@ -332,6 +332,15 @@ func TestFlowFidelity(t *testing.T) {
 			}
 		})
 	}
+	t.Run("identification without an identifier", func(t *testing.T) {
+		f := newFlowClient(t, s, "default-authentication-flow")
+		f.step(nil)
+		ch := f.step(map[string]any{"component": componentIdentification, "uid_field": ""})
+		errs, _ := ch["response_errors"].(map[string]any)
+		if ch["component"] != componentIdentification || errs["non_field_errors"] == nil {
+			t.Errorf("empty identifier: %v", ch)
+		}
+	})
 	t.Run("identification ignores case/not a prefix", func(t *testing.T) {
 		ch := newFlowClient(t, s, "default-authentication-flow").bind("Alic", password("alice-password"))
 		if ch["component"] != componentPassword {
