@@ -8,6 +8,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/akoutpost/akoutpost/ldap"
 )
 
 // environment is the standalone outpost's configuration, read from
@@ -35,6 +38,11 @@ type environment struct {
 	// TempDir is TMPDIR, else the system's temporary directory: where the
 	// default session store lives.
 	TempDir string
+
+	// BindThrottle is the LDAP provider's failed-bind throttling, from
+	// AKOUTPOST_LDAP_BIND_MAX_FAILURES, _WINDOW, _LOCKOUT, _DELAY and
+	// _MAX_DELAY; unset fields take ldap.BindThrottle's defaults.
+	BindThrottle ldap.BindThrottle
 }
 
 // defaultTrustedCIDRs are authentik's defaults for
@@ -94,6 +102,9 @@ func readEnvironment(getenv func(string) string, requireCore bool) (environment,
 			env.TrustedCIDRs = append(env.TrustedCIDRs, c)
 		}
 	}
+	if err := readBindThrottle(getenv, &env.BindThrottle); err != nil {
+		return env, err
+	}
 	for name, addr := range map[string]string{
 		"AUTHENTIK_LISTEN__HTTP": env.ListenHTTP, "AUTHENTIK_LISTEN__HTTPS": env.ListenHTTPS,
 		"AUTHENTIK_LISTEN__LDAP": env.ListenLDAP, "AUTHENTIK_LISTEN__LDAPS": env.ListenLDAPS,
@@ -147,4 +158,37 @@ func resolveSecret(v string, getenv func(string) string) (string, error) {
 		return "", fmt.Errorf("variable %s is not set", name)
 	}
 	return v, nil
+}
+
+// readBindThrottle reads AKOUTPOST_LDAP_BIND_*: a count and durations in
+// Go's notation (30s, 5m); a negative count or delay turns that part off.
+func readBindThrottle(getenv func(string) string, bt *ldap.BindThrottle) error {
+	if v := getenv("AKOUTPOST_LDAP_BIND_MAX_FAILURES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("AKOUTPOST_LDAP_BIND_MAX_FAILURES: %q is not a whole number", v)
+		}
+		bt.MaxFailures = n
+	}
+	for _, d := range []struct {
+		name     string
+		to       *time.Duration
+		negative bool
+	}{
+		{"AKOUTPOST_LDAP_BIND_WINDOW", &bt.Window, false},
+		{"AKOUTPOST_LDAP_BIND_LOCKOUT", &bt.Lockout, false},
+		{"AKOUTPOST_LDAP_BIND_DELAY", &bt.Delay, true},
+		{"AKOUTPOST_LDAP_BIND_MAX_DELAY", &bt.MaxDelay, false},
+	} {
+		v := getenv(d.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.ParseDuration(v)
+		if err != nil || (t < 0 && !d.negative) {
+			return fmt.Errorf("%s: %q is not a duration such as 30s or 5m", d.name, v)
+		}
+		*d.to = t
+	}
+	return nil
 }

@@ -83,6 +83,7 @@ func openLDAP(env environment, log *slog.Logger) (outpost.Provider, func(), erro
 	}
 	p, err := ldap.New(ldap.Config{
 		Logger: log, LDAPListener: lns[0], LDAPSListener: lns[1], Version: version,
+		BindThrottle: env.BindThrottle,
 	})
 	if err != nil {
 		closeAll(lns)
