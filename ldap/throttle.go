@@ -131,7 +131,9 @@ func newThrottle(cfg BindThrottle, now func() time.Time) *throttle {
 
 // key returns the pair of a bind DN key and a client address.
 func (t *throttle) key(dnKey, remoteIP string) pairKey {
-	addr := remoteIP
+	// An address is hashed as its 16 bytes (tag 1), anything else that
+	// names the client as it is (tag 0).
+	var addr [17]byte
 	if a, err := netip.ParseAddr(remoteIP); err == nil {
 		a = a.Unmap()
 		if a.Is6() {
@@ -139,14 +141,19 @@ func (t *throttle) key(dnKey, remoteIP string) pairKey {
 				a = p.Addr()
 			}
 		}
-		addr = a.String()
+		addr[0] = 1
+		b := a.As16()
+		copy(addr[1:], b[:])
 	}
 	var k pairKey
 	for i := range k {
 		var h maphash.Hash
 		h.SetSeed(t.seeds[i])
-		h.WriteString(addr)
-		h.WriteByte(0)
+		h.Write(addr[:])
+		if addr[0] == 0 {
+			h.WriteString(remoteIP)
+			h.WriteByte(0)
+		}
 		h.WriteString(dnKey)
 		k[i] = h.Sum64()
 	}
