@@ -98,6 +98,7 @@ type outpostState struct {
 	last     time.Time
 	failures int
 	retryAt  time.Time
+	failed   string // digest of the input that failed
 	conn     string // connection of the last reconcile
 }
 
@@ -242,7 +243,9 @@ func (c *Controller) reconcileOutpost(ctx context.Context, o outpostWire, conn *
 	providers, perr := c.proxyProviders(ctx, o)
 	coreDigest := digestOf(o, conn.digest, providers)
 	due := st.digest != coreDigest || now.Sub(st.last) >= c.cfg.Interval || perr != nil
-	if st.failures > 0 {
+	if st.failures > 0 && st.failed == coreDigest {
+		// Unchanged since it failed: wait for the backoff. A change in
+		// the core (someone fixed it) is tried at once.
 		due = !now.Before(st.retryAt)
 	}
 	if !due {
@@ -261,7 +264,7 @@ func (c *Controller) reconcileOutpost(ctx context.Context, o outpostWire, conn *
 	if err != nil {
 		st.failures++
 		st.retryAt = now.Add(backoff(c.cfg.Poll, st.failures))
-		st.digest = ""
+		st.digest, st.failed = "", coreDigest
 	} else {
 		st.failures, st.digest, st.last = 0, coreDigest, now
 	}

@@ -244,6 +244,12 @@ func TestControllerReportsFailures(t *testing.T) {
 	if st := ctl.Status(); st.Outposts[0].Failures != 1 {
 		t.Errorf("retried before the backoff: %+v", st.Outposts[0])
 	}
+	// Fixing the outpost in the core retries it at once, backoff or not.
+	core.edit(func() { core.outposts[0]["token_identifier"] = "missing2" })
+	ctl.Poll(ctx)
+	if st := ctl.Status(); st.Outposts[1].Failures != 2 || !strings.Contains(st.Outposts[1].Error, "missing2") {
+		t.Errorf("a changed outpost was not retried at once: %+v", st.Outposts[1])
+	}
 	rec := httptest.NewRecorder()
 	ctl.ServeHTTP(rec, httptest.NewRequest("GET", StatusPath, nil))
 	var got Status
