@@ -250,10 +250,10 @@ func socketTransport(rt http.RoundTripper, path string) (http.RoundTripper, erro
 	return t, nil
 }
 
-// Internal reports whether the core is reached at an address browsers
+// internalAddress reports whether the core is reached at an address browsers
 // cannot use: a unix socket, a loopback or unspecified address, or
 // localhost. Browser-facing URLs then come from the authentik_host setting.
-func (c *Client) Internal() bool {
+func (c *Client) internalAddress() bool {
 	if c.socket != "" {
 		return true
 	}

@@ -192,10 +192,10 @@ func (o *Outpost) browserURL(s Settings) string {
 		return o.cfg.BrowserURL
 	case s.AuthentikHostBrowser != "":
 		return s.AuthentikHostBrowser
-	case o.api.Internal() && s.AuthentikHost != "":
+	case o.api.internalAddress() && s.AuthentikHost != "":
 		return s.AuthentikHost
 	}
-	if o.api.Internal() && o.warnedNoHost.CompareAndSwap(false, true) {
+	if o.api.internalAddress() && o.warnedNoHost.CompareAndSwap(false, true) {
 		o.log.Warn("the core is reached at an internal address and the outpost's authentik_host setting is empty: browsers are sent to the internal address",
 			"core", o.api.BaseURL().Redacted())
 	}
