@@ -13,8 +13,11 @@ import (
 // request with a known cookie skips the cookie's HMAC check and decoding
 // the stored claims, which were most of the outpost's own CPU time per
 // request in bench/proxy.sh and bench/nginx.sh. The store is still asked
-// on every request: a session ended by sign-out, by authentik or on another
-// replica ends here at once.
+// on every request (its Check, without the payload): a session ended by
+// sign-out, by authentik or on another replica ends here as soon as the
+// store says so, which is at once for the memory, Redis and PostgreSQL
+// stores and within session.FileRecheck for a file store whose directory
+// another process changed.
 //
 // A session's ID and data never change (a login always makes a new
 // session with a fresh random ID), so the cookie value, verified once,
