@@ -61,6 +61,9 @@ func TestBrokenProviderAtStart(t *testing.T) {
 			t.Fatal("Ready with every provider object refused")
 		default:
 		}
+		// The fix reaches the outpost as the core's trigger on the control
+		// channel, which must be up to hear it.
+		waitUntil(t, "the control channel", s.outpost.Connected)
 		if err := s.core.UpdateProvider("app", map[string]any{"skip_path_regex": "^/public/"}); err != nil {
 			t.Fatal(err)
 		}
