@@ -57,7 +57,7 @@ func TestCoreAtInternalAddress(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			runOutpost(t, outpost.Config{CoreURL: coreURL, Token: core.Token("proxy-outpost"), Providers: []outpost.Provider{p}})
+			o := runOutpost(t, outpost.Config{CoreURL: coreURL, Token: core.Token("proxy-outpost"), Providers: []outpost.Provider{p}})
 
 			// A browser: the applications are the outpost, the public
 			// names of the core reach the test core's TCP listener.
@@ -99,6 +99,7 @@ func TestCoreAtInternalAddress(t *testing.T) {
 			}
 
 			// An edit in the core reaches the outpost over the websocket.
+			waitUntil(t, "the control channel", o.Connected)
 			if err := core.UpdateOutpostConfig("proxy-outpost", map[string]any{"authentik_host": "http://login.public.example/"}); err != nil {
 				t.Fatal(err)
 			}
