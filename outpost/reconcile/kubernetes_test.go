@@ -234,6 +234,9 @@ func TestKubernetesAppliesMovesAndDeletes(t *testing.T) {
 	if _, err := dyn.Resource(gvrSecret).Namespace("ak-two").Create(ctx, foreign, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		dyn.Resource(gvrSecret).Namespace("ak-two").Delete(context.Background(), "foreign", metav1.DeleteOptions{})
+	})
 	other := newKube(t, a, nil, "kconn-other")
 	in2 := in
 	in2.Settings.ObjectNamingTemplate = "other-%(name)s"
@@ -279,6 +282,18 @@ func installServiceMonitorCRD(t *testing.T, dyn dynamic.Interface) {
 	if _, err := dyn.Resource(gvrCRD).Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
+	// The API server is shared by the package's tests (and by -count runs):
+	// leave it without the CRD, as it started.
+	t.Cleanup(func() {
+		dyn.Resource(gvrCRD).Delete(context.Background(), "servicemonitors.monitoring.coreos.com", metav1.DeleteOptions{})
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if _, err := dyn.Resource(gvrCRD).Get(context.Background(), "servicemonitors.monitoring.coreos.com", metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_, err := dyn.Resource(gvrSM).Namespace("default").List(ctx, metav1.ListOptions{})
