@@ -17,10 +17,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/akoutpost/akoutpost/internal/testservers"
 	"github.com/akoutpost/akoutpost/outpost"
 	"github.com/akoutpost/akoutpost/outpost/outposttest"
 	"github.com/akoutpost/akoutpost/proxy"
-	"github.com/akoutpost/akoutpost/proxy/session/sessiontest"
 )
 
 // TestBrowserLogin drives Debian's headless Chromium through the whole
@@ -44,10 +44,10 @@ func TestBrowserLogin(t *testing.T) {
 		}
 	}
 	if chromium == "" {
-		sessiontest.Unavailable(t, "chromium not installed (apt-get install chromium)")
+		testservers.Unavailable(t, "chromium not installed (apt-get install chromium)")
 	}
 	if _, err := exec.LookPath("nginx"); err != nil {
-		sessiontest.Unavailable(t, "nginx not installed (apt-get install nginx)")
+		testservers.Unavailable(t, "nginx not installed (apt-get install nginx)")
 	}
 
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/akoutpost/akoutpost/proxy/session/sessiontest"
+	"github.com/akoutpost/akoutpost/internal/testservers"
 )
 
 // TestCaddyForwardAuth logs a browser in through a real Caddy configured
@@ -19,7 +19,7 @@ import (
 func TestCaddyForwardAuth(t *testing.T) {
 	bin, err := exec.LookPath("caddy")
 	if err != nil {
-		sessiontest.Unavailable(t, "caddy not installed")
+		testservers.Unavailable(t, "caddy not installed")
 	}
 	e := newTestEnv(t, Config{}, app{name: "app", mode: "forward_single", external: "http://app.test"})
 	dir := t.TempDir()

@@ -15,7 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/akoutpost/akoutpost/proxy/session/sessiontest"
+	"github.com/akoutpost/akoutpost/internal/testservers"
 )
 
 // httpsEnv is a logged-in proxy-mode application served by Serve on an
@@ -185,7 +185,7 @@ func TestHTTP2NoExtendedConnect(t *testing.T) {
 func TestCurlHTTP2(t *testing.T) {
 	curl, err := exec.LookPath("curl")
 	if err != nil {
-		sessiontest.Unavailable(t, "curl not installed (apt-get install curl)")
+		testservers.Unavailable(t, "curl not installed (apt-get install curl)")
 	}
 	e := newHTTPSEnv(t)
 	_, port, _ := net.SplitHostPort(e.httpsAddr)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/akoutpost/akoutpost/proxy/session/sessiontest"
+	"github.com/akoutpost/akoutpost/internal/testservers"
 )
 
 // TestNginxAuthRequest logs a browser in through a real nginx configured
@@ -81,7 +81,7 @@ func startNginx(t *testing.T, e *testEnv) (addr, dir string) {
 	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
-		sessiontest.Unavailable(t, "nginx not installed (apt-get install nginx)")
+		testservers.Unavailable(t, "nginx not installed (apt-get install nginx)")
 	}
 	dir = t.TempDir()
 	port := loopbackPort(t)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/akoutpost/akoutpost/proxy/session/sessiontest"
+	"github.com/akoutpost/akoutpost/internal/testservers"
 )
 
 // freePort returns a loopback port that was free a moment ago, for peer
@@ -53,7 +53,7 @@ func startNginx(t *testing.T, name string, vars map[string]string) string {
 	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
-		sessiontest.Unavailable(t, "nginx not installed (apt-get install nginx)")
+		testservers.Unavailable(t, "nginx not installed (apt-get install nginx)")
 	}
 	dir := t.TempDir()
 	port := freePort(t)

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/akoutpost/akoutpost/internal/syncbuf"
+	"github.com/akoutpost/akoutpost/internal/testservers"
 	"github.com/akoutpost/akoutpost/outpost/outposttest"
-	"github.com/akoutpost/akoutpost/proxy/session/sessiontest"
 )
 
 // TestReplicaProcesses runs what an operator runs: two `akoutpost run`
@@ -34,7 +34,7 @@ func TestReplicaProcesses(t *testing.T) {
 		t.Skip("builds the command and starts nginx, Redis and PostgreSQL")
 	}
 	if _, err := exec.LookPath("nginx"); err != nil {
-		sessiontest.Unavailable(t, "nginx not installed (apt-get install nginx)")
+		testservers.Unavailable(t, "nginx not installed (apt-get install nginx)")
 	}
 	bin := filepath.Join(t.TempDir(), "ak")
 	build := exec.Command("go", "build", "-o", bin, "github.com/akoutpost/akoutpost/cmd/akoutpost")
@@ -45,8 +45,8 @@ func TestReplicaProcesses(t *testing.T) {
 		name  string
 		store func(t *testing.T) string
 	}{
-		{"redis", func(t *testing.T) string { return "redis://" + sessiontest.RedisAddr(t) + "/0" }},
-		{"postgres", func(t *testing.T) string { return sessiontest.PostgresURL(t) }},
+		{"redis", func(t *testing.T) string { return "redis://" + testservers.RedisAddr(t) + "/0" }},
+		{"postgres", func(t *testing.T) string { return testservers.PostgresURL(t) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) { testReplicaProcesses(t, bin, tc.store(t)) })
 	}

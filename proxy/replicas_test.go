@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/akoutpost/akoutpost/internal/testservers"
 	"github.com/akoutpost/akoutpost/outpost"
 	"github.com/akoutpost/akoutpost/proxy/session"
 	"github.com/akoutpost/akoutpost/proxy/session/sessiontest"
@@ -109,7 +110,7 @@ func TestReplicasShareFileStore(t *testing.T) {
 }
 
 func TestReplicasShareRedis(t *testing.T) {
-	client := redis.NewClient(&redis.Options{Addr: sessiontest.RedisAddr(t)})
+	client := redis.NewClient(&redis.Options{Addr: testservers.RedisAddr(t)})
 	t.Cleanup(func() { client.Close() })
 	for i := 0; client.Ping(context.Background()).Err() != nil; i++ {
 		if i > 200 {
@@ -127,7 +128,7 @@ func TestReplicasShareRedis(t *testing.T) {
 }
 
 func TestReplicasSharePostgres(t *testing.T) {
-	dsn := sessiontest.PostgresURL(t)
+	dsn := testservers.PostgresURL(t)
 	ctx := context.Background()
 	var pool *pgxpool.Pool
 	var err error

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/akoutpost/akoutpost/internal/syncbuf"
+	"github.com/akoutpost/akoutpost/internal/testservers"
 	"github.com/akoutpost/akoutpost/outpost/outposttest"
-	"github.com/akoutpost/akoutpost/proxy/session/sessiontest"
 )
 
 // hostName is the host server's own name: the reverse proxies send the
@@ -49,7 +49,7 @@ func TestForwardAuthAtTheHostsAddress(t *testing.T) {
 		t.Run(peer.name, func(t *testing.T) {
 			bin, err := exec.LookPath(peer.bin)
 			if err != nil {
-				sessiontest.Unavailable(t, "%s not installed (apt-get install %s)", peer.bin, peer.bin)
+				testservers.Unavailable(t, "%s not installed (apt-get install %s)", peer.bin, peer.bin)
 			}
 			host := startHost(t)
 			upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

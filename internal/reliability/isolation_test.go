@@ -13,9 +13,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/akoutpost/akoutpost/internal/testservers"
 	"github.com/akoutpost/akoutpost/outpost/outposttest"
 	"github.com/akoutpost/akoutpost/proxy/session"
-	"github.com/akoutpost/akoutpost/proxy/session/sessiontest"
 )
 
 // TestBrokenProviderIsolated breaks one provider's configuration at a
@@ -179,7 +179,7 @@ func (r *redisServer) stop() {
 func TestSessionStoreRestart(t *testing.T) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		sessiontest.Unavailable(t, "no redis-server")
+		testservers.Unavailable(t, "no redis-server")
 	}
 	ln := listen(t)
 	port := ln.Addr().(*net.TCPAddr).Port

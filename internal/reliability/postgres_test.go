@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/akoutpost/akoutpost/internal/testservers"
 	"github.com/akoutpost/akoutpost/proxy/session"
-	"github.com/akoutpost/akoutpost/proxy/session/sessiontest"
 )
 
 // postgresUp waits until the cluster answers a query: accepting TCP is
@@ -33,7 +33,7 @@ func postgresUp(t *testing.T, url string) {
 // 503 and never the upstream; once it is back (same data directory), the
 // pool reconnects by itself and the same session works again.
 func TestSessionStorePostgresRestart(t *testing.T) {
-	ps := sessiontest.StartPostgres(t)
+	ps := testservers.StartPostgres(t)
 	postgresUp(t, ps.URL())
 	ctx := context.Background()
 	cfg, err := pgxpool.ParseConfig(ps.URL())

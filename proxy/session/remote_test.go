@@ -9,16 +9,17 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/akoutpost/akoutpost/internal/testservers"
 	"github.com/akoutpost/akoutpost/proxy/session"
 	"github.com/akoutpost/akoutpost/proxy/session/sessiontest"
 )
 
 func TestRedis(t *testing.T) {
-	addr := sessiontest.RedisAddr(t)
+	addr := testservers.RedisAddr(t)
 	client := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { client.Close() })
 	if err := client.Ping(context.Background()).Err(); err != nil {
-		sessiontest.Unavailable(t, "Redis at %s does not answer: %v", addr, err)
+		testservers.Unavailable(t, "Redis at %s does not answer: %v", addr, err)
 	}
 	n := 0
 	sessiontest.Run(t, func(t *testing.T, now func() time.Time) session.Store {
@@ -34,7 +35,7 @@ func TestRedis(t *testing.T) {
 // postgresPool connects to the test PostgreSQL server.
 func postgresPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	url := sessiontest.PostgresURL(t)
+	url := testservers.PostgresURL(t)
 	ctx := context.Background()
 	var pool *pgxpool.Pool
 	var err error
@@ -50,7 +51,7 @@ func postgresPool(t *testing.T) *pgxpool.Pool {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
-		sessiontest.Unavailable(t, "PostgreSQL does not answer: %v", err)
+		testservers.Unavailable(t, "PostgreSQL does not answer: %v", err)
 	}
 	t.Cleanup(pool.Close)
 	return pool

@@ -1,4 +1,8 @@
-package sessiontest
+// Package testservers starts the real servers tests need (Redis,
+// PostgreSQL) on loopback, and says what to do when a server or peer
+// program is missing: skip on a developer's machine, fail under CI.
+// It is test plumbing, internal to this module.
+package testservers
 
 import (
 	"fmt"
