@@ -231,20 +231,7 @@ func (p *Provider) setEnv(u outpost.Update) error {
 	if err != nil {
 		return fmt.Errorf("radius: %w", err)
 	}
-	fm, err := metrics.NewFlow(u.Env.Registerer)
-	if err != nil {
-		return fmt.Errorf("radius: %w", err)
-	}
-	// The outpost's own token, asked for on every request: a rotated
-	// token file reaches the authentications at once.
-	token := u.Env.API.Token
-	if p.cfg.Token != "" {
-		token = func() string { return p.cfg.Token }
-	}
-	exec, err := flow.New(flow.Config{
-		BaseURL: u.Env.API.BaseURL(), Transport: u.Env.API.Transport(), TokenFunc: token,
-		UserAgent: u.Env.API.UserAgent(), Logger: log, Metrics: fm,
-	})
+	exec, err := flow.ForOutpost(u.Env.API, p.cfg.Token, log, u.Env.Registerer)
 	if err != nil {
 		return fmt.Errorf("radius: %w", err)
 	}
