@@ -54,8 +54,8 @@
 //     53 without asking the core; a failed bind leaves the connection
 //     anonymous (RFC 4511 4.2.1). An empty DN with an empty password is an
 //     anonymous bind (RFC 4513 5.1.1) and succeeds; an anonymous
-//     connection reads the root DSE and cn=subschema and gets 50 for
-//     anything else.
+//     connection reads the root DSE and cn=subschema, finds no entries
+//     anywhere else, and gets 50 for compare.
 //   - Failed binds are delayed and then refused per bind DN and client
 //     address ([BindThrottle]); a refusal looks like a wrong password
 //     (49) to the client, and the pair that guessed is the only one

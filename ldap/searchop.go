@@ -72,7 +72,11 @@ func (p *Provider) search(ctx context.Context, cs *connState, req *ldapserver.Se
 	id := cs.identity()
 	switch {
 	case id == nil:
-		return searchFail(goldap.LDAPResultInsufficientAccessRights, "empty_bind_dn", app, "bind first")
+		// An anonymous connection sees the root DSE and the schema and
+		// nothing else: no entries, as authentik's outpost answers
+		// unbound searches, rather than an error a client may take for a
+		// broken server. Counted as refused.
+		return searchOutcome{app: app, reason: "empty_bind_dn"}
 	case id.providerPK != rt.cfg.PK:
 		return searchFail(goldap.LDAPResultInsufficientAccessRights, "invalid_bind_dn", app,
 			"the bound user belongs to another base DN")
