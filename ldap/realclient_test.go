@@ -148,6 +148,30 @@ kill $pid 2>/dev/null || true
 			t.Errorf("getent output lacks %q:\n%s", want, out)
 		}
 	}
+
+	// Without a bind DN nslcd searches anonymously: the searches succeed
+	// and find no one (issue 15), rather than failing, so nslcd neither
+	// logs errors nor retries.
+	anonymous := strings.Replace(strings.Replace(conf, "binddn "+userDN("admin")+"\n", "", 1), "bindpw admin-pw\n", "", 1)
+	if err := os.WriteFile(dir+"/nslcd.conf", []byte(anonymous), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", strings.Replace(script, "nslcd -n &", "nslcd -d 2>&1 &", 1))
+	cmd.Env = append(os.Environ(), "D="+dir)
+	out, err = cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("anonymous nslcd run: %v\n%s", err, out)
+	}
+	for _, want := range []string{"ldap_simple_bind_s(NULL,NULL)", "<passwd=\"admin\"> DEBUG: ldap_result(): end of results (0 total)"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("anonymous nslcd output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, unwanted := range []string{"admin:x:", "viewer:x:", "Insufficient access", "ldap_result() failed", "ldap_search_ext() failed"} {
+		if strings.Contains(string(out), unwanted) {
+			t.Errorf("anonymous nslcd output has %q:\n%s", unwanted, out)
+		}
+	}
 }
 
 // runStatus runs a client and returns its output and exit status, for
