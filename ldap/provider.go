@@ -204,12 +204,12 @@ func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
 				prev = old.byPK(pk)
 			}
 			if prev != nil {
-				p.log.Error("keeping previous configuration of provider", "provider", name, "error", err)
+				p.logger().Error("keeping previous configuration of provider", "provider", name, "error", err)
 				err = fmt.Errorf("%w (its previous configuration is kept)", err)
 				next.providers = append(next.providers, prev)
 				next.naming = append(next.naming, strings.ToLower(prev.cfg.BaseDN))
 			} else {
-				p.log.Error("skipping provider", "provider", name, "error", err)
+				p.logger().Error("skipping provider", "provider", name, "error", err)
 			}
 			refused = append(refused, outpost.RefusedObject{Name: name, Err: err})
 			continue

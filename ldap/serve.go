@@ -18,8 +18,11 @@ func (p *Provider) Serve(ctx context.Context) error {
 		return errors.New("ldap: Serve called twice")
 	}
 	srv := &ldapserver.Server{
-		Handler:           handler{p},
-		Logger:            p.log,
+		Handler: handler{p},
+		// The outpost's logger once Apply lent it (the outpost calls Serve
+		// after Apply), so protocol failures are not discarded when no
+		// Config.Logger was given.
+		Logger:            p.logger(),
 		TLSConfig:         p.tlsConfig(),
 		DrainTimeout:      p.cfg.DrainTimeout,
 		SupportedControls: []string{oidPagedResults},
