@@ -23,7 +23,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 	}
 	e := newTestEnv(t, Config{}, app{name: "app", mode: "forward_single", external: "http://app.test"})
 	dir := t.TempDir()
-	port := loopbackPort(t)
+	port := testservers.FreePort(t)
 	conf := strings.NewReplacer("{{PORT}}", strconv.Itoa(port),
 		"{{UPSTREAM}}", e.upstream.Listener.Addr().String(), "{{OUTPOST}}", e.srv.Listener.Addr().String(),
 	).Replace(readTemplate(t, "Caddyfile.tmpl"))
@@ -33,7 +33,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 	}
 	cmd := exec.Command(bin, "run", "--config", confPath, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	addr, out := startPeer(t, "caddy", cmd, port, "")
+	addr, out := testservers.StartPeer(t, "caddy", cmd, port, "")
 	jar, _ := cookiejar.New(nil)
 	tr := &http.Transport{DialContext: redirectDial(addr)}
 	defer tr.CloseIdleConnections()

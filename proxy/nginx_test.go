@@ -84,7 +84,7 @@ func startNginx(t *testing.T, e *testEnv) (addr, dir string) {
 		testservers.Unavailable(t, "nginx not installed (apt-get install nginx)")
 	}
 	dir = t.TempDir()
-	port := loopbackPort(t)
+	port := testservers.FreePort(t)
 	user := ""
 	if os.Geteuid() == 0 {
 		user = "user root root;"
@@ -97,7 +97,7 @@ func startNginx(t *testing.T, e *testEnv) (addr, dir string) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-c", confPath, "-p", dir, "-e", filepath.Join(dir, "error.log"))
-	addr, _ = startPeer(t, "nginx", cmd, port, filepath.Join(dir, "error.log"))
+	addr, _ = testservers.StartPeer(t, "nginx", cmd, port, filepath.Join(dir, "error.log"))
 	return addr, dir
 }
 

@@ -15,9 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/akoutpost/akoutpost/internal/syncbuf"
 	"github.com/akoutpost/akoutpost/internal/testservers"
 	"github.com/akoutpost/akoutpost/outpost/outposttest"
 )
@@ -58,7 +56,7 @@ func TestForwardAuthAtTheHostsAddress(t *testing.T) {
 			defer upstream.Close()
 
 			dir := t.TempDir()
-			port := freePort(t)
+			port := testservers.FreePort(t)
 			user := ""
 			if os.Geteuid() == 0 {
 				user = "user root root;"
@@ -74,7 +72,7 @@ func TestForwardAuthAtTheHostsAddress(t *testing.T) {
 			if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			addr := startPeer(t, peer.name, peer.start(t, bin, confPath, dir), port)
+			addr, _ := testservers.StartPeer(t, peer.name, peer.start(t, bin, confPath, dir), port, "")
 
 			// A browser: app3.test is the reverse proxy, the core is itself.
 			jar, _ := cookiejar.New(nil)
@@ -184,39 +182,4 @@ func startHost(t *testing.T) string {
 		return resp.StatusCode == http.StatusFound
 	})
 	return addr
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startPeer starts a reverse proxy that listens on port, stops it when the
-// test ends, and returns its address.
-func startPeer(t *testing.T, what string, cmd *exec.Cmd, port int) string {
-	t.Helper()
-	var out syncbuf.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	for range 400 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("%s did not start: %s", what, out.String())
-	return ""
 }

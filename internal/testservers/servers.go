@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/akoutpost/akoutpost/internal/syncbuf"
 )
 
 // Unavailable skips a test whose server or peer program is missing, except
@@ -30,7 +32,9 @@ func Unavailable(t testing.TB, format string, args ...any) {
 	t.Skip(msg)
 }
 
-func freePort(t testing.TB) int {
+// FreePort returns a loopback port that was free a moment ago, for
+// programs that take an address rather than a listener.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -85,7 +89,7 @@ func RedisAddr(t testing.TB) string {
 	if err != nil {
 		Unavailable(t, "no Redis: set AKOUTPOST_TEST_REDIS_ADDR or install redis-server")
 	}
-	port := freePort(t)
+	port := FreePort(t)
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
 	startProcess(t, cmd)
@@ -135,7 +139,7 @@ func StartPostgres(t testing.TB) *Postgres {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	p := &Postgres{t: t, postgres: postgres, dir: dir, data: filepath.Join(dir, "data"), port: freePort(t),
+	p := &Postgres{t: t, postgres: postgres, dir: dir, data: filepath.Join(dir, "data"), port: FreePort(t),
 		wrap: func(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
@@ -210,4 +214,35 @@ func (p *Postgres) Stop() {
 		<-p.done
 	}
 	p.cmd = nil
+}
+
+// StartPeer starts a real peer program (nginx, Caddy) that listens on
+// port on loopback, stops it with an interrupt when the test ends, and
+// returns its address and its output. failureLog, when set, is read into
+// the failure message if the peer never listens.
+func StartPeer(t testing.TB, what string, cmd *exec.Cmd, port int, failureLog string) (string, *syncbuf.Buffer) {
+	t.Helper()
+	out := &syncbuf.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	})
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for range 400 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr, out
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	var log []byte
+	if failureLog != "" {
+		log, _ = os.ReadFile(failureLog)
+	}
+	t.Fatalf("%s did not start: %s\n%s", what, out.String(), log)
+	return "", nil
 }
