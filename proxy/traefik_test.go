@@ -22,9 +22,24 @@ import (
 // TestTraefikForwardAuth runs a real Traefik (built by .ci/build-traefik,
 // found through AKOUTPOST_TRAEFIK or on PATH) with the forwardAuth
 // configuration of docs/proxy-traefik.md (testdata/traefik.yml) in front
-// of a forward_single application, logs a browser in through the test
-// core, and checks the identity headers the upstream receives.
+// of a forward_single application, and of a forward_domain one with the
+// docs' notes applied; it logs a browser in through the test core and
+// checks the identity headers the upstream receives.
 func TestTraefikForwardAuth(t *testing.T) {
+	t.Run("forward_single", func(t *testing.T) { traefikForwardAuth(t, false) })
+	t.Run("forward_domain", func(t *testing.T) { traefikForwardAuth(t, true) })
+}
+
+// domainRouters are the docs' forward_domain notes for testdata/traefik.yml:
+// the middleware on the router of every host under the cookie domain, and
+// the outpost's paths of those hosts (the external host's among them)
+// routed to the outpost.
+var domainRouters = strings.NewReplacer(
+	"rule: \"Host(`fwd.test`)\"", "rule: \"HostRegexp(`^[a-z0-9]+[.]fwd[.]test$`)\"",
+	"rule: \"Host(`fwd.test`) && PathPrefix(`/outpost.goauthentik.io/`)\"", "rule: \"HostRegexp(`^[a-z0-9]+[.]fwd[.]test$`) && PathPrefix(`/outpost.goauthentik.io/`)\"",
+)
+
+func traefikForwardAuth(t *testing.T, domain bool) {
 	bin := os.Getenv("AKOUTPOST_TRAEFIK")
 	if bin == "" {
 		var err error
@@ -33,6 +48,14 @@ func TestTraefikForwardAuth(t *testing.T) {
 		}
 	}
 	core := startCore(t)
+	appHost := "fwd.test"
+	if domain {
+		if err := core.UpdateProvider("fwd", map[string]any{"mode": "forward_domain",
+			"external_host": "http://auth.fwd.test", "cookie_domain": "fwd.test"}); err != nil {
+			t.Fatal(err)
+		}
+		appHost = "wiki.fwd.test"
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +81,12 @@ func TestTraefikForwardAuth(t *testing.T) {
 	upstreamAddr := strings.TrimPrefix(os.Getenv("AKOUTPOST_PROXY_TEST_UPSTREAM"), "http://")
 	dynamic := strings.NewReplacer("{{OUTPOST}}", ln.Addr().String(), "{{UPSTREAM}}", upstreamAddr,
 		"app.example.com", "fwd.test").Replace(string(tmpl))
+	if domain {
+		dynamic = domainRouters.Replace(dynamic)
+		if !strings.Contains(dynamic, "HostRegexp") {
+			t.Fatal("the forward_domain routers were not written")
+		}
+	}
 	dynPath := filepath.Join(dir, "dynamic.yml")
 	if err := os.WriteFile(dynPath, []byte(dynamic), 0o644); err != nil {
 		t.Fatal(err)
@@ -82,9 +111,9 @@ func TestTraefikForwardAuth(t *testing.T) {
 
 	// Traefik loads the file provider shortly after it listens: until
 	// then it answers 404 for every host.
-	waitUntil(t, "Traefik to route fwd.test", func() bool {
+	waitUntil(t, "Traefik to route "+appHost, func() bool {
 		nf := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := nf.Get("http://fwd.test/secret")
+		resp, err := nf.Get("http://" + appHost + "/secret")
 		if err != nil {
 			return false
 		}
@@ -92,7 +121,7 @@ func TestTraefikForwardAuth(t *testing.T) {
 		return resp.StatusCode == http.StatusFound
 	})
 
-	resp, body := browserLogin(t, browser, "http://fwd.test/secret?x=1", "alice", "alice-password")
+	resp, body := browserLogin(t, browser, "http://"+appHost+"/secret?x=1", "alice", "alice-password")
 	var got upstreamView
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatalf("after login: %d at %s: %.300s\n%s", resp.StatusCode, resp.Request.URL, body, out.String())
@@ -102,7 +131,7 @@ func TestTraefikForwardAuth(t *testing.T) {
 		t.Fatalf("upstream saw %s %v", got.URI, got.Headers)
 	}
 	// A forged identity header is replaced by Traefik with the outpost's.
-	req, _ := http.NewRequest(http.MethodGet, "http://fwd.test/again", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+appHost+"/again", nil)
 	req.Header.Set("X-authentik-username", "mallory")
 	resp, err = browser.Do(req)
 	if err != nil {
