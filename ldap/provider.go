@@ -3,7 +3,6 @@ package ldap
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -197,7 +196,7 @@ func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
 	for i, raw := range u.Providers {
 		cfg, err := decodeProvider(raw)
 		if err != nil {
-			name, pk := objectName(raw, i)
+			name, pk := outpost.ObjectName(raw, i)
 			// One that served before keeps its last good version.
 			var prev *provider
 			if old != nil && pk != 0 {
@@ -227,20 +226,6 @@ func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
 		return &outpost.ApplyError{Applied: len(next.providers), Refused: refused}
 	}
 	return nil
-}
-
-// objectName names a provider object that could not be used: its name
-// when it has one, else its position; and its primary key, if readable.
-func objectName(raw []byte, i int) (string, int) {
-	var named struct {
-		Name string `json:"name"`
-		PK   int    `json:"pk"`
-	}
-	json.Unmarshal(raw, &named) // what could not be read stays zero
-	if named.Name == "" {
-		named.Name = fmt.Sprintf("#%d", i)
-	}
-	return named.Name, named.PK
 }
 
 // runtimeFor reuses the state of an unchanged provider object, keeping

@@ -154,3 +154,19 @@ func (e *ApplyError) RefusedNames() []string {
 	}
 	return names
 }
+
+// ObjectName names a provider object that could not be used, for a
+// RefusedObject: its "name" when it has one, else its position "#i"; and
+// its primary key, when readable, so a provider can keep the object's
+// previous version.
+func ObjectName(raw json.RawMessage, i int) (name string, pk int) {
+	var named struct {
+		Name string `json:"name"`
+		PK   int    `json:"pk"`
+	}
+	_ = json.Unmarshal(raw, &named) // what cannot be read stays zero
+	if named.Name == "" {
+		named.Name = fmt.Sprintf("#%d", i)
+	}
+	return named.Name, named.PK
+}

@@ -110,8 +110,9 @@ func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
 		var w wireConfig
 		if err := json.Unmarshal(raw, &w); err != nil {
 			err = fmt.Errorf("decoding: %w", err)
-			log.Error("skipping provider", "provider", fmt.Sprintf("#%d", i), "error", err)
-			refused = append(refused, outpost.RefusedObject{Name: fmt.Sprintf("#%d", i), Err: err})
+			name, _ := outpost.ObjectName(raw, i)
+			log.Error("skipping provider", "provider", name, "error", err)
+			refused = append(refused, outpost.RefusedObject{Name: name, Err: err})
 			continue
 		}
 		app, err := p.buildApp(ctx, w, u)

@@ -188,29 +188,50 @@ func (s *state) candidates(addr netip.Addr) []candidate {
 }
 
 // Apply installs the RADIUS provider objects of an update. Objects that do
-// not decode are skipped (and reported in the error) without stopping the
-// others.
+// not decode are refused (named in the *outpost.ApplyError) without
+// stopping the others; one that served before keeps its last good version.
 func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
 	if err := p.setEnv(u); err != nil {
 		return err
 	}
 	old := p.state.Load()
-	var errs []error
+	var refused []outpost.RefusedObject
 	next := &state{outpostName: u.Outpost.Name}
-	for _, raw := range u.Providers {
+	for i, raw := range u.Providers {
 		cfg, err := decodeProvider(raw)
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			name, pk := outpost.ObjectName(raw, i)
+			if prev := old.byPK(pk); prev != nil {
+				err = fmt.Errorf("%w (its previous configuration is kept)", err)
+				cfg = prev
+			}
+			p.logger().Error("refusing RADIUS provider", "provider", name, "error", err)
+			refused = append(refused, outpost.RefusedObject{Name: name, Err: err})
+			if cfg == nil {
+				continue
+			}
 		}
 		next.providers = append(next.providers, cfg)
 	}
-	if len(next.providers) == 0 && len(errs) > 0 {
-		return fmt.Errorf("radius: no usable provider: %w", errors.Join(errs...))
-	}
 	p.loadCertificates(ctx, old, next)
 	p.state.Store(next)
-	return errors.Join(errs...)
+	if len(refused) > 0 {
+		return &outpost.ApplyError{Applied: len(next.providers), Refused: refused}
+	}
+	return nil
+}
+
+// byPK returns the provider object pk of s, if any (s may be nil).
+func (s *state) byPK(pk int) *providerConfig {
+	if s == nil || pk == 0 {
+		return nil
+	}
+	for _, c := range s.providers {
+		if c.PK == pk {
+			return c
+		}
+	}
+	return nil
 }
 
 // setEnv takes what the outpost lends on the first Apply.
