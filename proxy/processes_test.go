@@ -36,11 +36,7 @@ func TestReplicaProcesses(t *testing.T) {
 	if _, err := exec.LookPath("nginx"); err != nil {
 		testservers.Unavailable(t, "nginx not installed (apt-get install nginx)")
 	}
-	bin := filepath.Join(t.TempDir(), "ak")
-	build := exec.Command("go", "build", "-o", bin, "github.com/akoutpost/akoutpost/cmd/akoutpost")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the command: %v\n%s", err, out)
-	}
+	bin := buildCommand(t)
 	for _, tc := range []struct {
 		name  string
 		store func(t *testing.T) string
@@ -53,20 +49,8 @@ func TestReplicaProcesses(t *testing.T) {
 }
 
 func testReplicaProcesses(t *testing.T, bin, store string) {
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]any{"uri": r.RequestURI, "headers": r.Header})
-	}))
-	t.Cleanup(upstream.Close)
-	t.Setenv("AKOUTPOST_PROXY_TEST_UPSTREAM", upstream.URL)
-	bp, err := os.ReadFile("testdata/outposttest.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	core, err := outposttest.NewServer(bp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(core.Close)
+	startEchoUpstream(t)
+	core := startBlueprintCore(t, "outposttest.yaml")
 
 	// Replica B starts once A is serving, so the two do not race to
 	// create the PostgreSQL table.
@@ -227,4 +211,44 @@ func (p *pinned) CloseIdleConnections() {
 	if p.tr != nil {
 		p.tr.CloseIdleConnections()
 	}
+}
+
+// buildCommand builds cmd/akoutpost into the test's temporary directory,
+// for tests that run outpost processes.
+func buildCommand(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ak")
+	build := exec.Command("go", "build", "-o", bin, "github.com/akoutpost/akoutpost/cmd/akoutpost")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the command: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startEchoUpstream starts an upstream that answers with what it received
+// and names it in AKOUTPOST_PROXY_TEST_UPSTREAM, which the test
+// blueprints' applications proxy to.
+func startEchoUpstream(t *testing.T) {
+	t.Helper()
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"uri": r.RequestURI, "headers": r.Header})
+	}))
+	t.Cleanup(upstream.Close)
+	t.Setenv("AKOUTPOST_PROXY_TEST_UPSTREAM", upstream.URL)
+}
+
+// startBlueprintCore starts the test core of testdata/name until the test
+// ends.
+func startBlueprintCore(t *testing.T, name string) *outposttest.Server {
+	t.Helper()
+	bp, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, err := outposttest.NewServer(bp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(core.Close)
+	return core
 }

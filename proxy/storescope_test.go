@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -31,28 +30,9 @@ func TestSessionStoreScopeProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the command and starts outpost processes")
 	}
-	bin := filepath.Join(t.TempDir(), "ak")
-	build := exec.Command("go", "build", "-o", bin, "github.com/akoutpost/akoutpost/cmd/akoutpost")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the command: %v\n%s", err, out)
-	}
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]any{"uri": r.RequestURI, "headers": r.Header})
-	}))
-	t.Cleanup(upstream.Close)
-	t.Setenv("AKOUTPOST_PROXY_TEST_UPSTREAM", upstream.URL)
-	newCore := func(t *testing.T) *outposttest.Server {
-		bp, err := os.ReadFile("testdata/twooutposts.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		core, err := outposttest.NewServer(bp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(core.Close)
-		return core
-	}
+	bin := buildCommand(t)
+	startEchoUpstream(t)
+	newCore := func(t *testing.T) *outposttest.Server { return startBlueprintCore(t, "twooutposts.yaml") }
 
 	t.Run("two outposts of one core", func(t *testing.T) {
 		tmp := t.TempDir()
