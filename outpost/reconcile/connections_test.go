@@ -39,18 +39,7 @@ func (r *recorder) Outposts(context.Context) ([]string, error)     { return nil,
 func TestControllerMapsConnections(t *testing.T) {
 	core, err := outposttest.NewServer([]byte(`version: 1
 entries:
-  - model: authentik_core.group
-    id: admins
-    identifiers: {name: admins}
-    attrs: {is_superuser: true}
-  - model: authentik_core.user
-    id: admin
-    identifiers: {username: admin}
-    attrs: {groups: [!KeyOf admins]}
-  - model: authentik_core.token
-    identifiers: {identifier: controller}
-    attrs: {user: !KeyOf admin, intent: api}
-  - model: authentik_crypto.certificatekeypair
+` + controllerEntries + `  - model: authentik_crypto.certificatekeypair
     id: tls
     identifiers: {name: engine tls}
   - model: authentik_outposts.dockerserviceconnection
@@ -158,3 +147,19 @@ entries:
 		t.Fatalf("local inputs %+v", r.inputs)
 	}
 }
+
+// controllerEntries are the blueprint entries every controller test
+// needs: a superuser and its API token "controller", which the
+// controller reads the core with.
+const controllerEntries = `  - model: authentik_core.group
+    id: admins
+    identifiers: {name: admins}
+    attrs: {is_superuser: true}
+  - model: authentik_core.user
+    id: admin
+    identifiers: {username: admin}
+    attrs: {groups: [!KeyOf admins]}
+  - model: authentik_core.token
+    identifiers: {identifier: controller}
+    attrs: {user: !KeyOf admin, intent: api}
+`

@@ -33,18 +33,7 @@ func TestControllerEndToEnd(t *testing.T) {
 	}
 	bp := fmt.Sprintf(`version: 1
 entries:
-  - model: authentik_core.group
-    id: admins
-    identifiers: {name: admins}
-    attrs: {is_superuser: true}
-  - model: authentik_core.user
-    id: admin
-    identifiers: {username: admin}
-    attrs: {groups: [!KeyOf admins]}
-  - model: authentik_core.token
-    identifiers: {identifier: controller}
-    attrs: {user: !KeyOf admin, intent: api}
-  - model: authentik_outposts.dockerserviceconnection
+`+controllerEntries+`  - model: authentik_outposts.dockerserviceconnection
     id: docker
     identifiers: {name: test engine}
     attrs: {local: false, url: %q}
