@@ -528,19 +528,34 @@ func (s *Server) handleGroup(w http.ResponseWriter, r *http.Request) {
 // handleCheckAccess answers LDAPCheckAccess for the request's user
 // (normally the session a bind flow created).
 func (s *Server) handleCheckAccess(w http.ResponseWriter, r *http.Request) {
-	rc := requestContext(r)
-	id, err := strconv.Atoi(r.PathValue("id"))
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	p, access, ok := s.accessCheck(w, r, kindLDAP, "No LDAP Provider matches the given query.")
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"has_search_permission": s.m.hasPermission(requestContext(r).user, "authentik_providers_ldap.search_full_directory", p),
+		"access":                access,
+	})
+}
+
+// accessCheck is the part of the LDAP and RADIUS check_access endpoints
+// they share: provider {id} of kind, its application (or app_slug's), and
+// the policy result for the request's user as the "access" object. It
+// answers 404 itself, with notFound for a missing provider, and reports
+// false then. s.mu must be held.
+func (s *Server) accessCheck(w http.ResponseWriter, r *http.Request, kind, notFound string) (*provider, map[string]any, bool) {
+	id, err := strconv.Atoi(r.PathValue("id"))
 	var p *provider
 	for _, x := range s.m.providers {
-		if x.pk == id && x.kind == kindLDAP && err == nil {
+		if err == nil && x.pk == id && x.kind == kind {
 			p = x
 		}
 	}
 	if p == nil {
-		writeError(w, http.StatusNotFound, "No LDAP Provider matches the given query.")
-		return
+		writeError(w, http.StatusNotFound, notFound)
+		return nil, nil, false
 	}
 	app, _ := s.m.appOf(p)
 	if slug := r.URL.Query().Get("app_slug"); slug != "" {
@@ -553,14 +568,11 @@ func (s *Server) handleCheckAccess(w http.ResponseWriter, r *http.Request) {
 	}
 	if app == nil {
 		writeError(w, http.StatusNotFound, "No Application matches the given query.")
-		return
+		return nil, nil, false
 	}
-	passing, msgs := s.m.canAccess(rc.user, app)
+	passing, msgs := s.m.canAccess(requestContext(r).user, app)
 	if msgs == nil {
 		msgs = []string{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"has_search_permission": s.m.hasPermission(rc.user, "authentik_providers_ldap.search_full_directory", p),
-		"access":                map[string]any{"passing": passing, "messages": msgs, "log_messages": []any{}},
-	})
+	return p, map[string]any{"passing": passing, "messages": msgs, "log_messages": []any{}}, true
 }

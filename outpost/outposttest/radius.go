@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 )
 
 // RadiusAttribute is one RADIUS attribute that check_access returns for a
@@ -57,40 +56,14 @@ func (s *Server) radiusConfigJSON(p *provider) map[string]any {
 // policy result and, when it passes, the attributes as authentik sends
 // them, a base64 Access-Request packet holding them.
 func (s *Server) handleRadiusCheckAccess(w http.ResponseWriter, r *http.Request) {
-	rc := requestContext(r)
-	id, err := strconv.Atoi(r.PathValue("id"))
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var p *provider
-	for _, x := range s.m.providers {
-		if err == nil && x.pk == id && x.kind == kindRADIUS {
-			p = x
-		}
-	}
-	if p == nil {
-		writeError(w, http.StatusNotFound, "No RadiusProvider matches the given query.")
+	p, access, ok := s.accessCheck(w, r, kindRADIUS, "No RadiusProvider matches the given query.")
+	if !ok {
 		return
 	}
-	app, _ := s.m.appOf(p)
-	if slug := r.URL.Query().Get("app_slug"); slug != "" {
-		app = nil
-		for _, a := range s.m.apps {
-			if a.slug == slug {
-				app = a
-			}
-		}
-	}
-	if app == nil {
-		writeError(w, http.StatusNotFound, "No Application matches the given query.")
-		return
-	}
-	passing, msgs := s.m.canAccess(rc.user, app)
-	if msgs == nil {
-		msgs = []string{}
-	}
-	out := map[string]any{
-		"access": map[string]any{"passing": passing, "messages": msgs, "log_messages": []any{}},
-	}
+	out := map[string]any{"access": access}
+	passing := access["passing"].(bool)
 	if passing {
 		out["attributes"] = base64.StdEncoding.EncodeToString(radiusPacket(p.radiusAttrs))
 	}
