@@ -52,6 +52,9 @@ var modelAppliers = map[string]applier{
 	"authentik_stages_authenticator_totp.totpdevice":     {set("user", "name", "key", "digits", "step", "confirmed", "tolerance", "t0", "drift"), applyTOTP},
 	"authentik_stages_authenticator_static.staticdevice": {set("user", "name", "confirmed", "token_set"), applyStatic},
 	"authentik_policies.policybinding":                   {set("target", "user", "group", "negate", "enabled", "order", "timeout", "failure_result"), applyBinding},
+	"authentik_flows.flow":                               {set("name", "slug", "title", "designation"), applyFlow},
+	"authentik_flows.flowstagebinding":                   {set("target", "stage", "order"), applyStageBinding},
+	modelMTLSStage:                                       {set("name", "mode", "certificate_authorities", "cert_attribute", "user_attribute"), applyMTLSStage},
 }
 
 func applyUser(m *model, existing any, f fields, ident string) (any, error) {
@@ -548,7 +551,7 @@ func (m *model) objectsOf(name string) ([]any, bool) {
 			out = append(out, o)
 		}
 	default:
-		return nil, false
+		return m.stageObjects(name)
 	}
 	return out, true
 }
@@ -571,6 +574,8 @@ func findField(o any, field string) (any, bool) {
 		return pick(field, map[string]any{"pk": x.uuid, "uuid": x.uuid, "name": x.name, "managed": x.managed})
 	case *certKeyPair:
 		return pick(field, map[string]any{"pk": x.uuid, "kp_uuid": x.uuid, "name": x.name, "managed": x.managed})
+	case *stage:
+		return pick(field, map[string]any{"pk": x.uuid, "stage_uuid": x.uuid, "name": x.name})
 	}
 	return nil, false
 }

@@ -504,6 +504,8 @@ func keyValue(v any) any {
 		return x.uuid
 	case *certKeyPair:
 		return x.uuid
+	case interface{ key() any }:
+		return x.key()
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {

@@ -18,8 +18,8 @@
 //     those set with [Server.SetRadiusAttributes], as property mappings
 //     are Python the test core does not run);
 //   - the flow executor /api/v3/flows/executor/{slug}/ with the
-//     identification, password and authenticator-validation (TOTP and
-//     static tokens) stages;
+//     identification, password, authenticator-validation (TOTP and
+//     static tokens), user-login and Mutual TLS stages;
 //   - OAuth2/OIDC for proxy providers under /application/o/ (discovery,
 //     authorize with PKCE, token, userinfo, introspection, JWKS, end
 //     session) and a plain HTML login page at /if/flow/{slug}/;
@@ -63,11 +63,20 @@
 // testcore` prints those of API tokens),
 // authentik_crypto.certificatekeypair,
 // authentik_stages_authenticator_totp.totpdevice,
-// authentik_stages_authenticator_static.staticdevice and, to restrict an
+// authentik_stages_authenticator_static.staticdevice, to restrict an
 // application to some users or groups, authentik_policies.policybinding
-// with a user or group (not a policy). An unknown model, tag or attribute
-// is an error naming the entry. Built in, as in a fresh authentik, are the
-// flows default-authentication-flow,
+// with a user or group (not a policy), and, for flows of one's own,
+// authentik_flows.flow (name, slug, title, designation),
+// authentik_stages_mtls.mutualtlsstage (mode, certificate_authorities,
+// cert_attribute, user_attribute) and authentik_flows.flowstagebinding
+// (target, stage, order) of an authentication flow. An unknown model, tag
+// or attribute is an error naming the entry. [NewCA] makes the
+// certificate authority and client certificates of Mutual TLS tests.
+// Built in, as in a fresh authentik, are the
+// flows default-authentication-flow (with its stages
+// default-authentication-identification, -password, -mfa-validation and
+// -login at the orders 10, 20, 30 and 100, which !Find names under their
+// models so other flows can bind them too),
 // default-provider-authorization-implicit-consent,
 // default-provider-authorization-explicit-consent,
 // default-invalidation-flow and default-provider-invalidation-flow, and
@@ -95,8 +104,16 @@
 // tokens are used up still counts, so no code passes), a TOTP code is
 // taken within the device's tolerance (one step either side by default,
 // after t0 and drift) and never twice, and the user-login stage refuses a
-// user deactivated while the flow ran. The session of a deactivated user
-// no longer authenticates them, as with Django's session authentication.
+// user deactivated while the flow ran. The Mutual TLS stage takes the
+// certificate an outpost passes in X-Authentik-Outpost-Certificate when
+// the outpost's service account ("Outpost NAME Service-Account") holds
+// pass_outpost_certificate on the stage, checks that it chains to one of
+// the stage's certificate authorities, is valid now and may authenticate
+// clients, and makes the user its common name, subject or email names
+// (exactly) the flow's user; without a valid certificate a required
+// stage denies the flow and an optional one lets it go on. The session
+// of a deactivated user no longer authenticates them, as with Django's
+// session authentication.
 // The token endpoint's client_credentials and password grants take a
 // username and one of that user's app passwords, never the user's own
 // password. It is deliberately simpler in these ways:
@@ -108,7 +125,12 @@
 //     step is taken (django-otp's OTP_TOTP_SYNC);
 //   - there are no policies bound to flows or stages, no deny stage, no
 //     captcha, WebAuthn, Duo, SMS or email devices, no reputation and no
-//     lockout after failed attempts.
+//     lockout after failed attempts;
+//   - the Mutual TLS stage reads no reverse proxy's header and has no
+//     brand to fall back on for certificate authorities, and runs in
+//     authentication flows only (no enrollment);
+//   - the login page at /if/flow/{slug}/ asks a username and password
+//     whatever stages the flow binds.
 //
 // # The demo blueprint
 //

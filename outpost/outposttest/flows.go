@@ -13,9 +13,10 @@ import (
 
 // The flow executor: authentik's challenge/response API that the LDAP
 // outpost (and authentik's own web UI) drives. Each session runs one flow
-// plan at a time; the default authentication flow has the stages
-// identification, password and, for users with a TOTP or static device,
-// authenticator validation.
+// plan at a time; an authentication flow runs the stages bound to it
+// (stages.go): the default authentication flow has the stages
+// identification, password, authenticator validation (skipped for users
+// without a TOTP or static device) and user login.
 
 // Challenge components.
 const (
@@ -33,9 +34,11 @@ const maxPasswordFailures = 5
 type flowPlan struct {
 	mu       sync.Mutex // serialises executor requests of one session
 	flow     *flow
-	stage    string // the component expected next
-	uid      string // what the identification stage was given
-	user     *user  // nil for an unknown user (the flow pretends it exists)
+	stages   []*stageBinding // an authentication flow's stages, as the plan started
+	pos      int             // the current one in stages
+	stage    string          // the component expected next
+	uid      string          // what the identification stage was given
+	user     *user           // nil for an unknown user (the flow pretends it exists)
 	next     string
 	failures int
 	amr      []string
@@ -44,6 +47,10 @@ type flowPlan struct {
 func (s *Server) handleExecutor(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
 	f := s.m.flowBySlug(r.PathValue("slug"))
+	var stages []*stageBinding
+	if f != nil {
+		stages = s.m.flowStages(f)
+	}
 	s.mu.RUnlock()
 	if f == nil {
 		writeError(w, http.StatusNotFound, "Not found.")
@@ -57,7 +64,7 @@ func (s *Server) handleExecutor(w http.ResponseWriter, r *http.Request) {
 	s.sessions.mu.Lock()
 	plan := sess.plan
 	if plan == nil || plan.flow != f || r.Method == http.MethodGet {
-		plan = &flowPlan{flow: f, next: "/"}
+		plan = &flowPlan{flow: f, stages: stages, pos: -1, next: "/"}
 		if inner, err := url.ParseQuery(r.URL.Query().Get("query")); err == nil && inner.Get("next") != "" {
 			plan.next = safeNext(inner.Get("next"))
 		}
@@ -69,14 +76,17 @@ func (s *Server) handleExecutor(w http.ResponseWriter, r *http.Request) {
 	plan.mu.Lock()
 	defer plan.mu.Unlock()
 	if r.Method == http.MethodGet || plan.stage == "" {
-		if r.Method != http.MethodPost || plan.flow.designation != "authentication" {
-			s.startPlan(w, sess, plan, user)
+		if r.Method != http.MethodPost || plan.flow.designation != "authentication" || len(plan.stages) == 0 {
+			s.startPlan(w, r, sess, plan, user)
 			return
 		}
 		// A POST that starts a plan answers its first stage, as
 		// authentik's executor takes it: a client that knows the flow
-		// begins with identification saves the GET.
-		plan.stage = componentIdentification
+		// begins with identification saves the GET. Stages that ask
+		// nothing run first.
+		if !s.advance(w, r, sess, plan) {
+			return
+		}
 	}
 	var answer map[string]any
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&answer); err != nil {
@@ -98,12 +108,12 @@ func (s *Server) handleExecutor(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		plan.user = s.lookupUser(plan.uid)
-		plan.stage = componentPassword
-		s.writeChallenge(w, plan, nil)
+		if s.advance(w, r, sess, plan) {
+			s.writeChallenge(w, plan, nil)
+		}
 	case componentPassword:
 		s.mu.RLock()
 		ok := plan.user != nil && plan.user.isActive && checkPassword(plan.user, str("password"))
-		mfa := ok && s.hasDevices(plan.user)
 		s.mu.RUnlock()
 		if !ok {
 			plan.failures++
@@ -115,12 +125,9 @@ func (s *Server) handleExecutor(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		plan.amr = []string{"pwd"}
-		if mfa {
-			plan.stage = componentValidate
+		if s.advance(w, r, sess, plan) {
 			s.writeChallenge(w, plan, nil)
-			return
 		}
-		s.finishPlan(w, sess, plan)
 	case componentValidate:
 		if _, ok := s.checkCode(plan.user, strings.TrimSpace(str("code"))); !ok {
 			s.writeChallenge(w, plan, map[string]any{"code": []any{errDetail(
@@ -128,7 +135,9 @@ func (s *Server) handleExecutor(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		plan.amr = append(plan.amr, "mfa")
-		s.finishPlan(w, sess, plan)
+		if s.advance(w, r, sess, plan) {
+			s.writeChallenge(w, plan, nil)
+		}
 	default:
 		s.writeChallenge(w, plan, nil)
 	}
@@ -137,11 +146,17 @@ func (s *Server) handleExecutor(w http.ResponseWriter, r *http.Request) {
 func errDetail(msg, code string) map[string]any { return map[string]any{"string": msg, "code": code} }
 
 // startPlan answers a flow's first challenge.
-func (s *Server) startPlan(w http.ResponseWriter, sess *coreSession, plan *flowPlan, current *user) {
+func (s *Server) startPlan(w http.ResponseWriter, r *http.Request, sess *coreSession, plan *flowPlan, current *user) {
 	switch plan.flow.designation {
 	case "authentication":
-		plan.stage = componentIdentification
-		s.writeChallenge(w, plan, nil)
+		if len(plan.stages) == 0 {
+			// authentik cannot plan a flow without stages.
+			s.deny(w, sess, plan, "Flow does not apply to current user.")
+			return
+		}
+		if s.advance(w, r, sess, plan) {
+			s.writeChallenge(w, plan, nil)
+		}
 	case "authorization":
 		if current == nil {
 			s.deny(w, sess, plan, "Flow does not apply to current user.")
@@ -158,23 +173,68 @@ func (s *Server) startPlan(w http.ResponseWriter, sess *coreSession, plan *flowP
 	}
 }
 
-// finishPlan logs the user in and redirects, as the user-login stage does.
-// Like authentik's user-login stage it refuses a user who was deactivated
-// while the flow ran (after the password stage let them through).
-func (s *Server) finishPlan(w http.ResponseWriter, sess *coreSession, plan *flowPlan) {
-	s.mu.RLock()
-	active := plan.user != nil && plan.user.isActive
-	s.mu.RUnlock()
-	if !active {
-		s.deny(w, sess, plan, "User is not active.")
-		return
+// advance moves the plan to its next stage. Stages that ask nothing run
+// at once: the user-login stage, the Mutual TLS stage, and authenticator
+// validation for a user without a device (authentik's default skips
+// it). It returns true with plan.stage set when a stage waits for an
+// answer, which the caller sends or reads; false when it answered the
+// request itself: the flow was denied, or finished with a redirect.
+func (s *Server) advance(w http.ResponseWriter, r *http.Request, sess *coreSession, plan *flowPlan) bool {
+	for {
+		plan.pos++
+		if plan.pos >= len(plan.stages) {
+			s.sessions.mu.Lock()
+			if sess.plan == plan {
+				sess.plan = nil
+			}
+			s.sessions.mu.Unlock()
+			writeJSON(w, http.StatusOK, map[string]any{"component": componentRedirect, "to": plan.next,
+				"flow_info": flowInfo(plan.flow)})
+			return false
+		}
+		st := plan.stages[plan.pos].stage
+		switch st.model {
+		case modelIdentificationStage:
+			plan.stage = componentIdentification
+			return true
+		case modelPasswordStage:
+			plan.stage = componentPassword
+			return true
+		case modelValidateStage:
+			s.mu.RLock()
+			devices := plan.user != nil && s.hasDevices(plan.user)
+			s.mu.RUnlock()
+			if devices {
+				plan.stage = componentValidate
+				return true
+			}
+		case modelUserLoginStage:
+			// Like authentik's user-login stage it refuses a user who
+			// was deactivated while the flow ran (after the password
+			// stage let them through).
+			s.mu.RLock()
+			active := plan.user != nil && plan.user.isActive
+			s.mu.RUnlock()
+			if !active {
+				s.deny(w, sess, plan, "User is not active.")
+				return false
+			}
+			n := s.completeLogin(w, sess, plan.user, plan.amr)
+			// The login starts a new session; the plan goes on in it.
+			s.sessions.mu.Lock()
+			sess.plan, n.plan = nil, plan
+			s.sessions.mu.Unlock()
+			sess = n
+		case modelMTLSStage:
+			if msg := s.checkMTLS(r, plan, st); msg != "" {
+				s.deny(w, sess, plan, msg)
+				return false
+			}
+		default:
+			s.deny(w, sess, plan, "Stage not supported by the test core.")
+			return false
+		}
 	}
-	s.sessions.mu.Lock()
-	sess.plan = nil
-	s.sessions.mu.Unlock()
-	s.completeLogin(w, sess, plan.user, plan.amr)
-	writeJSON(w, http.StatusOK, map[string]any{"component": componentRedirect, "to": plan.next,
-		"flow_info": flowInfo(plan.flow)})
 }
 
 func (s *Server) deny(w http.ResponseWriter, sess *coreSession, plan *flowPlan, msg string) {

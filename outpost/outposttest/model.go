@@ -208,6 +208,9 @@ type model struct {
 	static    []*staticDevice
 	bindings  []*binding
 	grants    []grant
+	// stages and stageBindings are the flows' stages (stages.go).
+	stages        []*stage
+	stageBindings []*stageBinding
 
 	nextUserPK     int
 	nextProviderPK int
@@ -233,6 +236,7 @@ func newModel(secret string) *model {
 			title: f.title, designation: f.designation,
 		})
 	}
+	m.addBuiltinStages()
 	return m
 }
 
