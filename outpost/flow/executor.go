@@ -3,7 +3,9 @@ package flow
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +37,11 @@ const (
 	// HeaderRemoteIP carries the end user's address; the core honours it
 	// only for outpost tokens.
 	HeaderRemoteIP = "X-authentik-remote-ip"
+	// HeaderOutpostCertificate carries the client certificate the user
+	// presented to the outpost (EAP-TLS), URL-escaped PEM, for the flow's
+	// Mutual TLS stage. The core takes it only from an outpost whose
+	// service account holds pass_outpost_certificate.
+	HeaderOutpostCertificate = "X-Authentik-Outpost-Certificate"
 	// SessionCookie is the cookie holding the user's session.
 	SessionCookie = "authentik_session"
 )
@@ -123,6 +130,11 @@ type Request struct {
 	// Query is the query string the flow sees as the plan's context, such
 	// as goauthentik.io/outpost/ldap=true.
 	Query url.Values
+	// ClientCertificate, when set, is sent in [HeaderOutpostCertificate]
+	// on every request of the run: the certificate of a client that proved
+	// it holds the key (a TLS handshake), for the flow's Mutual TLS stage
+	// to check against its certificate authorities and map to a user.
+	ClientCertificate *x509.Certificate
 }
 
 // Outcome is how a run ended. The zero value is [OutcomeError], so a
@@ -221,7 +233,7 @@ type errorDetail struct {
 // Outcome is not OutcomeError; an error (always an [*Error] or the context's
 // error) means the core's verdict is unknown.
 func (e *Executor) Run(ctx context.Context, req Request) (Result, error) {
-	s, err := e.newSession(req.RemoteIP)
+	s, err := e.newSession(req.RemoteIP, req.ClientCertificate)
 	if err != nil {
 		return Result{}, err
 	}
@@ -386,7 +398,7 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 func isAlnum(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 // newSession returns a session with an empty cookie jar.
-func (e *Executor) newSession(remoteIP string) (*Session, error) {
+func (e *Executor) newSession(remoteIP string, cert *x509.Certificate) (*Session, error) {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		return nil, fmt.Errorf("flow: creating cookie jar: %w", err)
@@ -397,13 +409,22 @@ func (e *Executor) newSession(remoteIP string) (*Session, error) {
 		Timeout: e.cfg.Timeout,
 		Transport: &sessionTransport{
 			next: e.cfg.Transport, token: e.token, userAgent: e.cfg.UserAgent,
-			remoteIP: remoteIP, session: s,
+			remoteIP: remoteIP, certificate: certificateHeader(cert), session: s,
 		},
 		// The executor speaks JSON; a redirect means something else
 		// answered (a login page, a proxy) and is an error, not a flow step.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return s, nil
+}
+
+// certificateHeader is cert as authentik's outposts pass it: PEM, escaped
+// as a query value (the core unescapes it with unquote_plus); "" for nil.
+func certificateHeader(cert *x509.Certificate) string {
+	if cert == nil {
+		return ""
+	}
+	return url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})))
 }
 
 // apiURL joins the core URL, /api/v3 and path.

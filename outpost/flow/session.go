@@ -86,11 +86,12 @@ func jwtSID(token string) string {
 // sessionTransport adds the outpost headers and remembers the session
 // cookie.
 type sessionTransport struct {
-	next      http.RoundTripper
-	token     func() string
-	userAgent string
-	remoteIP  string
-	session   *Session
+	next        http.RoundTripper
+	token       func() string
+	userAgent   string
+	remoteIP    string
+	certificate string // the value of HeaderOutpostCertificate, if any
+	session     *Session
 }
 
 func (t *sessionTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -103,6 +104,9 @@ func (t *sessionTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	if t.remoteIP != "" {
 		r.Header.Set(HeaderRemoteIP, t.remoteIP)
+	}
+	if t.certificate != "" {
+		r.Header.Set(HeaderOutpostCertificate, t.certificate)
 	}
 	resp, err := t.next.RoundTrip(r)
 	if resp != nil {
