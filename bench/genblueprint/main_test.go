@@ -105,6 +105,57 @@ func TestRefreshInterval(t *testing.T) {
 	}
 }
 
+// TestRadius checks the RADIUS blueprint: the test core serves the
+// radius-bench outpost its provider, and the FreeRADIUS users file names
+// every user with the same password.
+func TestRadius(t *testing.T) {
+	dir := t.TempDir()
+	o := options{users: 7, groups: 1, members: 0, password: "pw", service: "svc", servicePW: "svc-pw",
+		provider: "radius", radiusSecret: "s3cret", blueprint: filepath.Join(dir, "bp.yaml"),
+		freeradiusUsers: filepath.Join(dir, "users")}
+	if err := run(o); err != nil {
+		t.Fatal(err)
+	}
+	bp, err := os.ReadFile(o.blueprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, err := outposttest.NewServer(bp)
+	if err != nil {
+		t.Fatalf("the test core refuses the blueprint: %v", err)
+	}
+	defer core.Close()
+	req, _ := http.NewRequest(http.MethodGet, core.URL()+"/api/v3/outposts/radius/", nil)
+	req.Header.Set("Authorization", "Bearer "+core.Token("radius-bench"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		Results []struct {
+			SharedSecret   string `json:"shared_secret"`
+			ClientNetworks string `json:"client_networks"`
+			AppSlug        string `json:"application_slug"`
+		} `json:"results"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	if err != nil || len(page.Results) != 1 {
+		t.Fatalf("radius providers: %v, %d results", err, len(page.Results))
+	}
+	if r := page.Results[0]; r.SharedSecret != "s3cret" || !strings.HasPrefix(r.ClientNetworks, "127.0.0.0/8") ||
+		r.AppSlug != "radius-bench" {
+		t.Errorf("provider %+v", r)
+	}
+	users, err := os.ReadFile(o.freeradiusUsers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(users), "\tCleartext-Password := \"pw\"\n"); got != o.users {
+		t.Errorf("%d users in the FreeRADIUS file, want %d", got, o.users)
+	}
+}
+
 func TestRefusesBadOptions(t *testing.T) {
 	for _, o := range []options{
 		{users: 1, groups: 1},
@@ -112,6 +163,8 @@ func TestRefusesBadOptions(t *testing.T) {
 		{users: 1, groups: 1, members: 2, blueprint: "x"},
 		{users: 1, groups: 1, password: `a"b`, blueprint: "x"},
 		{users: 1, groups: 1, refresh: -1, blueprint: "x"},
+		{users: 1, groups: 1, provider: "proxy", blueprint: "x"},
+		{users: 1, groups: 1, provider: "radius", blueprint: "x"},
 	} {
 		if err := run(o); err == nil {
 			t.Errorf("run(%+v) succeeded", o)
