@@ -4,6 +4,7 @@
 #   bench/ldap.sh                 # all three scenarios, 3 rounds of 10 s each
 #   ROUNDS=1 DURATION=3s bench/ldap.sh   # a short smoke run
 #   SCENARIOS="a c" bench/ldap.sh        # only some scenarios
+#   FLOOR=1 bench/ldap.sh                # a and c also against the protocol floor
 #
 # Scenarios (each alternates baseline and subject, ROUNDS times):
 #   a  equality search, 10,000 users: outpost vs slapd              target >= 1.0x
@@ -36,6 +37,16 @@
 # each server before timing ("warm"): on the outpost that fills the bind
 # cache through the test core's flow executor; on slapd it warms its
 # caches. The timed binds then pick a random user of those each time.
+#
+# FLOOR=1 also runs bench/ldapfloor, an LDAP server that answers every bind
+# with success and every search with one canned, pre-encoded entry shaped
+# like the outpost's (cn, uid, memberOf) and searchResDone: no lookup, no
+# filter, no password check, but whole-frame reads with a size bound, the
+# request's BER checked, message IDs echoed and one write per response
+# group. Scenarios a and c then measure it in every round beside slapd and
+# the outpost, the outpost and the floor in alternating order (floor first
+# in odd rounds), and report the outpost as a ratio to it as well.
+# Target: equality search >= 0.7x the floor (issue 13).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -62,10 +73,11 @@ MODULES=${MODULES:-/usr/lib/ldap}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$(dirname "$0")/common.sh"
 
-log "building into $work"
+log "building into $work (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 (cd "$repo" && go build -o "$work/akoutpost" ./cmd/akoutpost &&
 	go build -o "$work/genblueprint" ./bench/genblueprint &&
-	go build -o "$work/ldapload" ./bench/ldapload)
+	go build -o "$work/ldapload" ./bench/ldapload &&
+	if [ -n "${FLOOR:-}" ]; then go build -o "$work/ldapfloor" ./bench/ldapfloor; fi)
 
 OURBASE=dc=ldap,dc=goauthentik,dc=io
 SLAPBASE=dc=example,dc=org
@@ -143,6 +155,17 @@ start_outpost() {
 	wait_ldap "$OUR_ADDR" "ou=users,$OURBASE" "$SVCDN" "$SVCPW" cn "$dir/outpost.log" "${pids[-1]}"
 }
 
+# start_floor: the protocol floor on a free loopback port. Sets FLOOR_ADDR.
+start_floor() {
+	local port
+	port=$(free_port)
+	mkdir -p "$work/floor"
+	"$work/ldapfloor" -listen "127.0.0.1:$port" >"$work/floor/floor.out" 2>"$work/floor/floor.log" &
+	pids+=($!)
+	FLOOR_ADDR=127.0.0.1:$port
+	wait_ldap "$FLOOR_ADDR" "ou=users,$OURBASE" "$SVCDN" "$SVCPW" cn "$work/floor/floor.log" "${pids[-1]}"
+}
+
 # wait_ldap ADDR BASE DN PW ATTR LOG PID: until the first user is
 # searchable; fails at once if the server (PID) exited, with its log and
 # the last client error.
@@ -184,6 +207,21 @@ search_ours() {
 	load "outpost" -addr "$OUR_ADDR" -mode search -base "ou=users,$OURBASE" -filterattr cn -attrs "$ATTRS" \
 		-binddn "$SVCDN" -bindpw "$SVCPW" -users "$1"
 }
+# The floor is asked exactly what the outpost is asked.
+search_floor() {
+	load "floor  " -addr "$FLOOR_ADDR" -mode search -base "ou=users,$OURBASE" -filterattr cn -attrs "$ATTRS" \
+		-binddn "$SVCDN" -bindpw "$SVCPW" -users "$1"
+}
+bind_ours() {
+	load "outpost" -addr "$OUR_ADDR" -mode bind -userattr cn -userbase "ou=users,$OURBASE" \
+		-userpw "$USERPW" -users "$BIND_USERS"
+}
+bind_floor() {
+	load "floor  " -addr "$FLOOR_ADDR" -mode bind -userattr cn -userbase "ou=users,$OURBASE" \
+		-userpw "$USERPW" -users "$BIND_USERS"
+}
+# floor_first ROUND: whether the floor goes before the outpost this round.
+floor_first() { [ -n "${FLOOR:-}" ] && [ $(($1 % 2)) = 1 ]; }
 
 # median of the arguments.
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
@@ -200,6 +238,19 @@ paired() {
 	done
 	median "${rs[@]}"
 }
+# perround NAME_OF_SUBJECT_ARRAY NAME_OF_BASELINE_ARRAY: the per-round
+# ratios, comma-separated.
+perround() {
+	local -n subj=$1 basel=$2
+	local rs=() i
+	for i in "${!subj[@]}"; do
+		rs+=("$(ratio "${subj[$i]}" "${basel[$i]}")")
+	done
+	local IFS=,
+	echo "${rs[*]}"
+}
+# loadavg: the 1, 5 and 15-minute load averages.
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 summary=()
 has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
@@ -212,20 +263,30 @@ if has a || has b || has c; then
 	log "starting slapd (10,000 users) and the outpost (10,000 users)"
 	start_slapd "$work/slapd10k" "$work/slapd10k.ldif"
 	start_outpost "$work/ours10k" "$work/bp10k.yaml"
+	if [ -n "${FLOOR:-}" ] && { has a || has c; }; then
+		log "starting the protocol floor"
+		start_floor
+	fi
 fi
 
 ours10k=()
 if has a || has b; then
 	log "scenario a: equality search, 10,000 users ($ROUNDS rounds of $DURATION, $CLIENTS clients)"
-	slap=()
+	slap=() floor=()
 	for r in $(seq 1 "$ROUNDS"); do
-		log "round $r"
+		log "round $r (load average $(loadavg))"
 		slap+=("$(search_slapd 10000)")
+		if floor_first "$r"; then floor+=("$(search_floor 10000)"); fi
 		ours10k+=("$(search_ours 10000)")
+		if [ -n "${FLOOR:-}" ] && ! floor_first "$r"; then floor+=("$(search_floor 10000)"); fi
 	done
 	if has a; then
 		s=$(median "${slap[@]}") o=$(median "${ours10k[@]}")
 		summary+=("a | search (uid=userN), 10k users | slapd $s/s | outpost $o/s | ratio of medians $(ratio "$o" "$s"), median per-round ratio $(paired ours10k slap) | target >= 1.0")
+		if [ -n "${FLOOR:-}" ]; then
+			f=$(median "${floor[@]}")
+			summary+=("a | search (cn=userN), 10k users, vs the floor | floor $f/s | outpost $o/s | ratio of medians $(ratio "$o" "$f"), median per-round ratio $(paired ours10k floor) (rounds $(perround ours10k floor)) | target >= 0.7")
+		fi
 	fi
 fi
 
@@ -235,16 +296,21 @@ if has c; then
 		-users "$BIND_USERS" -warm -d 100ms >/dev/null
 	load "outpost warm" -addr "$OUR_ADDR" -mode bind -userattr cn -userbase "ou=users,$OURBASE" -userpw "$USERPW" \
 		-users "$BIND_USERS" -warm -d 100ms >/dev/null
-	slap=() ours=()
+	slap=() ours=() floor=()
 	for r in $(seq 1 "$ROUNDS"); do
-		log "round $r"
+		log "round $r (load average $(loadavg))"
 		slap+=("$(load "slapd  " -addr "$SLAPD_ADDR" -mode bind -userattr cn -userbase "ou=users,$SLAPBASE" \
 			-userpw "$USERPW" -users "$BIND_USERS")")
-		ours+=("$(load "outpost" -addr "$OUR_ADDR" -mode bind -userattr cn -userbase "ou=users,$OURBASE" \
-			-userpw "$USERPW" -users "$BIND_USERS")")
+		if floor_first "$r"; then floor+=("$(bind_floor)"); fi
+		ours+=("$(bind_ours)")
+		if [ -n "${FLOOR:-}" ] && ! floor_first "$r"; then floor+=("$(bind_floor)"); fi
 	done
 	s=$(median "${slap[@]}") o=$(median "${ours[@]}")
 	summary+=("c | simple bind, cached, warm, $BIND_USERS users | slapd $s/s | outpost $o/s | ratio of medians $(ratio "$o" "$s"), median per-round ratio $(paired ours slap) | target >= 1.0")
+	if [ -n "${FLOOR:-}" ]; then
+		f=$(median "${floor[@]}")
+		summary+=("c | simple bind, cached, warm, vs the floor | floor $f/s | outpost $o/s | ratio of medians $(ratio "$o" "$f"), median per-round ratio $(paired ours floor) (rounds $(perround ours floor)) | no target")
+	fi
 fi
 
 if has b; then
@@ -259,7 +325,7 @@ if has b; then
 	log "100,000-user outpost ready after $(($(date +%s) - start)) s (test core load included)"
 	small=() large=()
 	for r in $(seq 1 "$ROUNDS"); do
-		log "round $r"
+		log "round $r (load average $(loadavg))"
 		OUR_ADDR=$OUR_ADDR_10K
 		small+=("$(search_ours 10000)")
 		OUR_ADDR=$OUR_ADDR_100K
