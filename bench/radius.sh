@@ -45,8 +45,13 @@
 # dictionaries: /usr/lib/freeradius, /usr/share/freeradius), PERF (a file name: record
 # `perf record -g` of the outpost and of the test core during the last
 # outpost round into PERF.outpost and PERF.core, and print where their time
-# goes), AKOUTPOST_BIN (an akoutpost binary to use instead of building
-# ./cmd/akoutpost), KEEP (set: keep the work directory with the logs).
+# goes), POOL (a list of idle pool sizes, e.g. "0 256": each value runs
+# one more outpost, bench/radiusembed, embedded with an HTTP client for the
+# core that keeps that many idle connections per host (0: the outpost's
+# default client, as `akoutpost run` has), measured in every round next to
+# the command's outpost and reported as a ratio to it), AKOUTPOST_BIN (an
+# akoutpost binary to use instead of building ./cmd/akoutpost), KEEP (set:
+# keep the work directory with the logs).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -97,12 +102,17 @@ else
 fi
 (cd "$repo" && go build -o "$work/genblueprint" ./bench/genblueprint &&
 	go build -o "$work/radiusload" ./bench/radiusload)
+read -r -a pools <<<"${POOL:-}"
+if [ ${#pools[@]} -gt 0 ]; then
+	(cd "$repo" && go build -o "$work/radiusembed" ./bench/radiusembed)
+fi
 
-# free_udp_port prints a loopback UDP port nothing is bound to.
+# free_udp_port prints a loopback UDP port nothing is bound to, below the
+# kernel's ephemeral range so that no client socket takes it meanwhile.
 free_udp_port() {
 	local p
 	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12000))
 		if ! awk -v p="$(printf ':%04X$' "$p")" '$2 ~ p {f = 1} END {exit !f}' /proc/net/udp /proc/net/udp6 2>/dev/null; then
 			echo "$p"
 			return
@@ -258,16 +268,29 @@ start_core() {
 # start_outpost DIR URL: `akoutpost run` for the radius outpost against the
 # core at URL. Sets OUR_ADDR and OUR_PID.
 start_outpost() {
-	local dir=$1 url=$2 port metrics
+	local dir=$1 url=$2 port
 	mkdir -p "$dir"
-	port=$(free_udp_port) metrics=$(free_port)
+	port=$(free_udp_port)
 	AUTHENTIK_HOST=$url AUTHENTIK_TOKEN=$TOKEN AUTHENTIK_LOG_LEVEL=warning \
-		AUTHENTIK_LISTEN__RADIUS=127.0.0.1:$port AUTHENTIK_LISTEN__METRICS=127.0.0.1:$metrics \
+		AUTHENTIK_LISTEN__RADIUS=127.0.0.1:$port AUTHENTIK_LISTEN__METRICS=127.0.0.1:0 \
 		"$work/akoutpost" run >"$dir/outpost.out" 2>"$dir/outpost.log" &
 	pids+=($!)
 	OUR_PID=$!
 	OUR_ADDR=127.0.0.1:$port
 	wait_radius "the outpost" "$OUR_ADDR" "$dir/outpost.log" "$OUR_PID"
+}
+
+# start_embedded DIR IDLE: bench/radiusembed against the core, keeping
+# IDLE idle connections to it. Sets OUR_ADDR and OUR_PID.
+start_embedded() {
+	local dir=$1 idle=$2 port
+	mkdir -p "$dir"
+	port=$(free_udp_port)
+	"$work/radiusembed" -core "$CORE_URL" -token "$TOKEN" -listen "127.0.0.1:$port" -idle "$idle" >"$dir/outpost.log" 2>&1 &
+	pids+=($!)
+	OUR_PID=$!
+	OUR_ADDR=127.0.0.1:$port
+	wait_radius "the embedded outpost (idle pool $idle)" "$OUR_ADDR" "$dir/outpost.log" "$OUR_PID"
 }
 
 # stop PID: ends one process this script started.
@@ -286,6 +309,12 @@ log "starting the test core and the outpost"
 start_core "$work/core"
 start_outpost "$work/outpost" "$CORE_URL"
 OUTPOST_ADDR=$OUR_ADDR OUTPOST_PID=$OUR_PID
+pool_addr=() pool_pid=()
+for i in "${!pools[@]}"; do
+	log "starting an embedded outpost with an idle pool of ${pools[$i]} (0: the default client)"
+	start_embedded "$work/embedded$i" "${pools[$i]}"
+	pool_addr+=("$OUR_ADDR") pool_pid+=("$OUR_PID")
+done
 
 if command -v radclient >/dev/null; then
 	log "radclient sanity check (Access-Accept from both, Access-Reject for a wrong password)"
@@ -367,6 +396,7 @@ log "warming up both servers ($WARMUP each)"
 "$work/radiusload" -addr "$OUTPOST_ADDR" -secret "$SECRET" -users "$USERS" -password "$USERPW" -c "$CLIENTS" -d "$WARMUP" >/dev/null
 
 fr=() ours=() ratios=() fr_p50=() fr_p99=() our_p50=() our_p99=() fr_cpu=() out_cpu=() core_cpu=() loads=()
+declare -A pool_rps pool_ratio pool_cpu pool_core pool_p99
 for r in $(seq 1 "$ROUNDS"); do
 	la=$(cut -d' ' -f1 /proc/loadavg)
 	loads+=("$la")
@@ -382,7 +412,16 @@ for r in $(seq 1 "$ROUNDS"); do
 		o=$(load "outpost   " "$OUTPOST_ADDR" "$OUTPOST_PID" "$CORE_PID")
 		if [ -n "${pa:-}" ]; then wait "$pa" "$pb" || true; fi
 	}
-	if [ $((r % 2)) = 1 ]; then run_fr; run_ours; else run_ours; run_fr; fi
+	run_pools() {
+		local i x
+		for i in "${!pools[@]}"; do
+			x=$(load "embedded, idle pool ${pools[$i]}" "${pool_addr[$i]}" "${pool_pid[$i]}" "$CORE_PID")
+			pool_rps[$i,$r]=$(col 1 <<<"$x") pool_p99[$i,$r]=$(col 3 <<<"$x")
+			pool_cpu[$i,$r]=$(col 4 <<<"$x") pool_core[$i,$r]=$(col 5 <<<"$x")
+		done
+	}
+	if [ $((r % 2)) = 1 ]; then run_fr; run_ours; run_pools; else run_pools; run_ours; run_fr; fi
+	for i in "${!pools[@]}"; do pool_ratio[$i,$r]=$(ratio "${pool_rps[$i,$r]}" "$(col 1 <<<"$o")"); done
 	fr+=("$(col 1 <<<"$f")") fr_p50+=("$(col 2 <<<"$f")") fr_p99+=("$(col 3 <<<"$f")") fr_cpu+=("$(col 4 <<<"$f")")
 	ours+=("$(col 1 <<<"$o")") our_p50+=("$(col 2 <<<"$o")") our_p99+=("$(col 3 <<<"$o")")
 	out_cpu+=("$(col 4 <<<"$o")") core_cpu+=("$(col 5 <<<"$o")")
@@ -419,4 +458,9 @@ echo "  FreeRADIUS $("$FREERADIUS" -v 2>/dev/null | sed -n '1s/.*Version \([^,]*
 echo "  outpost + test core: median $(median "${ours[@]}") req/s (rounds ${ours[*]}), p50 $(median "${our_p50[@]}") ms, p99 $(median "${our_p99[@]}") ms"
 echo "  CPU per authentication: outpost $oc ms, test core $cc ms (the core's share $(awk -v a="$oc" -v b="$cc" 'BEGIN {printf "%.0f%%", (a + b > 0 ? 100 * b / (a + b) : 0)}'))"
 echo "  core requests per authentication: $CORE_PER_AUTH, new TCP connections to the core per authentication: $CONNS_PER_AUTH (count pass: $COUNT authentications, $CLIENTS workers)"
+for i in "${!pools[@]}"; do
+	v() { local -n a=$1; local r; for r in $(seq 1 "$ROUNDS"); do echo "${a[$i,$r]}"; done; }
+	# shellcheck disable=SC2046 # one value a line, no spaces
+	echo "  embedded outpost, idle pool ${pools[$i]}: median $(median $(v pool_rps)) req/s (rounds $(v pool_rps | xargs)), p99 $(median $(v pool_p99)) ms, CPU per authentication outpost $(median $(v pool_cpu)) ms, test core $(median $(v pool_core)) ms; to the command's outpost: median per-round $(median $(v pool_ratio)) (rounds $(v pool_ratio | xargs))"
+done
 echo "  ratio outpost/FreeRADIUS: median per-round $(median "${ratios[@]}") (rounds ${ratios[*]}), ratio of medians $(ratio "$(median "${ours[@]}")" "$(median "${fr[@]}")")"
