@@ -44,8 +44,9 @@ type eapReply struct {
 
 // answerEAP runs one round trip of an EAP conversation: PEAP with GTC
 // inside, or EAP-TTLS with PAP inside, over TLS with the provider's
-// certificate. The password from inside the tunnel runs the provider's
-// flow as a PAP password does.
+// certificate, or EAP-TLS. The password from inside the tunnel runs the
+// provider's flow as a PAP password does; EAP-TLS runs it with the
+// client's certificate (eaptls.go).
 func (p *Provider) answerEAP(ctx context.Context, req *request, log *slog.Logger) (radius.Code, radius.Attributes, string) {
 	r := p.eapRoundTrip(ctx, req, log)
 	return r.code, r.attrs, r.reason
@@ -128,7 +129,8 @@ func (p *Provider) startEAP(req *request, nas netip.Addr) *eapSession {
 	}
 	return p.eap.start(req.cfg.PK, nas, &tls.Config{
 		Certificates: []tls.Certificate{*cert},
-		// EAP-TTLS and PEAP define their keys over TLS 1.2.
+		// EAP-TLS (RFC 5216), EAP-TTLS and PEAP define their keys
+		// over TLS 1.2.
 		MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12,
 		// No resumption: every conversation is a full handshake.
 		SessionTicketsDisabled: true,
@@ -149,14 +151,15 @@ func (p *Provider) eapStep(ctx context.Context, req *request, sess *eapSession, 
 	}
 	switch msg.Type {
 	case eapTypeNak:
-		// The client wants another method: the other tunnelled one, if
+		// The client wants another method: another TLS-based one, if
 		// it names it and no TLS has started.
 		if sess.tunnel.established() || len(sess.out) > 0 {
 			return reject(rejectEAPMethod)
 		}
 		for _, m := range msg.Data {
-			if (m == eapTypeTTLS || m == eapTypePEAP) && m != sess.method {
+			if (m == eapTypeTTLS || m == eapTypePEAP || m == eapTypeTLS) && m != sess.method {
 				sess.method = m
+				sess.tunnel.requestClientCertificate(m == eapTypeTLS)
 				return p.challenge(sess, []byte{tlsFlagStart})
 			}
 		}
@@ -199,6 +202,13 @@ func (p *Provider) eapStep(ctx context.Context, req *request, sess *eapSession, 
 		log.Info("EAP TLS session failed", "error", err)
 		return reject(rejectEAPTLS)
 	}
+	if sess.method == eapTypeTLS && sess.tunnel.established() && !sess.tlsAuth.done {
+		// EAP-TLS: the handshake just completed; the client's
+		// certificate decides before our last flight goes out.
+		if r, ok := p.tlsAuthenticate(ctx, req, sess, log); !ok {
+			return r
+		}
+	}
 	if !sess.tunnel.established() || len(out) > 0 {
 		// The handshake goes on (or our last flight goes out; the
 		// inner conversation starts after the client's next packet).
@@ -209,6 +219,8 @@ func (p *Provider) eapStep(ctx context.Context, req *request, sess *eapSession, 
 	}
 	app := sess.tunnel.takeApp()
 	switch sess.method {
+	case eapTypeTLS:
+		return p.tlsStep(req, sess, app, log)
 	case eapTypeTTLS:
 		return p.ttlsStep(ctx, req, sess, app, log)
 	default:

@@ -29,13 +29,14 @@ type eapSession struct {
 	expires    time.Time
 
 	id       byte // identifier of the last EAP-Request sent
-	method   byte // eapTypePEAP or eapTypeTTLS
+	method   byte // eapTypePEAP, eapTypeTTLS or eapTypeTLS
 	outer    string
 	tunnel   *tunnel // set before the session is shared, never changed
 	in       []byte  // fragments of the client's TLS message so far
 	out      []byte  // our TLS message still to send
 	outLen   int     // the whole message's length, for the L flag
 	peap     peapState
+	tlsAuth  tlsAuthState // EAP-TLS
 	finished bool
 }
 

@@ -104,7 +104,8 @@ func FuzzCoreAttributes(f *testing.F) {
 // FuzzEAP drives EAP conversations with what a supplicant may send: each
 // step of the input is one EAP-Response (a length, a type, the data)
 // answering the server's last request, with the right identifier and
-// State. No input may panic or leave a TLS goroutine behind.
+// State: PEAP, EAP-TTLS, or EAP-TLS after a Nak. No input may panic,
+// leave a TLS goroutine behind or get an Access-Accept without the core.
 func FuzzEAP(f *testing.F) {
 	cfg, err := decodeProvider(json.RawMessage(`{"pk": 1, "name": "p", "application_slug": "a",
 		"auth_flow_slug": "f", "client_networks": "127.0.0.0/8", "shared_secret": "s3cret"}`))
@@ -119,6 +120,8 @@ func FuzzEAP(f *testing.F) {
 	f.Add([]byte{5, eapTypePEAP, 0x80, 0, 0, 0, 9, 3, eapTypePEAP, 0x40, 1, 2})
 	f.Add([]byte{6, eapTypePEAP, 0, 0x16, 3, 1, 0, 1})
 	f.Add([]byte{2, eapTypeNak, eapTypeTTLS, 1, eapTypeTTLS, 0xc0})
+	f.Add([]byte{1, eapTypeNak, eapTypeTLS, 6, eapTypeTLS, 0, 0x16, 3, 1, 0, 1})
+	f.Add([]byte{3, eapTypeNak, eapTypeTLS, eapTypePEAP, 5, eapTypeTLS, 0xa0, 0, 0, 0, 2})
 	f.Fuzz(func(t *testing.T, steps []byte) {
 		p, err := New(Config{})
 		if err != nil {

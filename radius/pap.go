@@ -129,16 +129,21 @@ func (p *Provider) authenticate(ctx context.Context, req *request, log *slog.Log
 // reason to reject.
 func (p *Provider) verify(ctx context.Context, req *request, username, password string,
 	log *slog.Logger) (radius.Attributes, string) {
+	return p.runFlow(ctx, req, flow.Request{Username: username, Password: password, MFA: req.cfg.MFA}, log)
+}
+
+// runFlow runs the provider's flow with the credentials of fr (its flow,
+// client address and query are filled in here), then the access check.
+func (p *Provider) runFlow(ctx context.Context, req *request, fr flow.Request, log *slog.Logger) (radius.Attributes, string) {
 	pkt := req.packet
+	username := fr.Username
 	l := p.env.Load()
 	if l == nil {
 		return nil, rejectFlowError
 	}
-	res, err := l.executor.Run(ctx, flow.Request{
-		Flow: req.cfg.AuthFlow, Username: username, Password: password, MFA: req.cfg.MFA,
-		RemoteIP: req.key.src.Addr().String(),
-		Query:    url.Values{"goauthentik.io/outpost/radius": {"true"}},
-	})
+	fr.Flow, fr.RemoteIP = req.cfg.AuthFlow, req.key.src.Addr().String()
+	fr.Query = url.Values{"goauthentik.io/outpost/radius": {"true"}}
+	res, err := l.executor.Run(ctx, fr)
 	if err != nil {
 		log.Warn("running the authentication flow failed", "username", username, "error", err)
 		return nil, rejectFlowError

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,11 +17,14 @@ const maxTunnelBuffer = 64 << 10
 var errTunnelBuffer = errors.New("radius: TLS data over the tunnel's buffer")
 
 // tunnel is the server end of a TLS session whose records travel in EAP
-// packets (EAP-TTLS, PEAP). crypto/tls runs in a goroutine of its own on
-// an in-memory connection; feed hands it what the client sent and returns
-// what it answered, once it waits for more.
+// packets (EAP-TLS, EAP-TTLS, PEAP). crypto/tls runs in a goroutine of
+// its own on an in-memory connection; feed hands it what the client sent
+// and returns what it answered, once it waits for more.
 type tunnel struct {
 	tc *tls.Conn
+	// clientCert makes the handshake ask for a client certificate
+	// (EAP-TLS); see requestClientCertificate.
+	clientCert atomic.Bool
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -38,7 +42,7 @@ type tunnel struct {
 func newTunnel(wg *sync.WaitGroup, cfg *tls.Config) *tunnel {
 	t := &tunnel{}
 	t.cond = sync.NewCond(&t.mu)
-	t.tc = tls.Server(tunnelConn{t}, cfg)
+	t.tc = tls.Server(tunnelConn{t}, t.serverConfig(cfg))
 	wg.Go(t.run)
 	return t
 }
