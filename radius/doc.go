@@ -21,8 +21,10 @@
 //
 // With a certificate on the provider, EAP is served too: PEAP (version 0)
 // with GTC inside and EAP-TTLS with PAP inside, whose inner password runs
-// the same flow; the Access-Accept carries the MS-MPPE keys derived from
-// the TLS session. EAP-TLS, MS-CHAPv2 and CHAP are refused with
+// the same flow, and EAP-TLS, whose client certificate goes to the flow
+// for its Mutual TLS stage to judge and map to a user, as authentik's
+// outpost passes it; the Access-Accept carries the MS-MPPE keys derived
+// from the TLS session. MS-CHAPv2 and CHAP are refused with
 // Access-Reject; see docs/radius.md.
 //
 // Metrics use authentik's names: authentik_outpost_radius_request_duration_seconds
