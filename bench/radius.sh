@@ -348,8 +348,12 @@ COUNTER_URL=$(awk '/^listening /{print $2}' "$work/count.out")
 [ -n "$COUNTER_URL" ] || { echo "bench/radius.sh: the counting proxy did not start" >&2; cat "$work/count.log" >&2; exit 1; }
 start_outpost "$work/outpost-count" "$COUNTER_URL"
 before=$("$work/radiusload" counts "$COUNTER_URL")
-count_out=$("$work/radiusload" -addr "$OUR_ADDR" -secret "$SECRET" -users "$USERS" -password "$USERPW" \
-	-n "$COUNT" -c "$CLIENTS")
+if ! count_out=$("$work/radiusload" -addr "$OUR_ADDR" -secret "$SECRET" -users "$USERS" -password "$USERPW" \
+	-n "$COUNT" -c "$CLIENTS"); then
+	echo "bench/radius.sh: the count pass failed: $count_out" >&2
+	tail -5 "$work/outpost-count/outpost.log" >&2
+	exit 1
+fi
 after=$("$work/radiusload" counts "$COUNTER_URL")
 stop "$OUR_PID"
 stop "$COUNTER_PID"
@@ -372,8 +376,11 @@ load() {
 	shift 2
 	for p in "$@"; do before+=("$(cpu_ticks "$p")"); done
 	m0=$(machine_ticks)
-	out=$("$work/radiusload" -addr "$addr" -secret "$SECRET" -users "$USERS" -password "$USERPW" \
-		-c "$CLIENTS" -d "$DURATION")
+	if ! out=$("$work/radiusload" -addr "$addr" -secret "$SECRET" -users "$USERS" -password "$USERPW" \
+		-c "$CLIENTS" -d "$DURATION"); then
+		echo "bench/radius.sh: the load run against $name ($addr) failed: $out" >&2
+		exit 1
+	fi
 	m1=$(machine_ticks)
 	for p in "$@"; do after+=("$(cpu_ticks "$p")"); done
 	idle=$(awk -v a="$m0" -v b="$m1" 'BEGIN {split(a, x, " "); split(b, y, " ");
@@ -392,8 +399,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}'; 
 col() { awk -v c="$1" '{print $c}'; }
 
 log "warming up both servers ($WARMUP each)"
-"$work/radiusload" -addr "$FR_ADDR" -secret "$SECRET" -users "$USERS" -password "$USERPW" -c "$CLIENTS" -d "$WARMUP" >/dev/null
-"$work/radiusload" -addr "$OUTPOST_ADDR" -secret "$SECRET" -users "$USERS" -password "$USERPW" -c "$CLIENTS" -d "$WARMUP" >/dev/null
+for addr in "$FR_ADDR" "$OUTPOST_ADDR"; do
+	"$work/radiusload" -addr "$addr" -secret "$SECRET" -users "$USERS" -password "$USERPW" -c "$CLIENTS" \
+		-d "$WARMUP" >/dev/null || log "the warm-up against $addr reported failures (above); going on"
+done
 
 fr=() ours=() ratios=() fr_p50=() fr_p99=() our_p50=() our_p99=() fr_cpu=() out_cpu=() core_cpu=() loads=()
 declare -A pool_rps pool_ratio pool_cpu pool_core pool_p99
