@@ -102,6 +102,10 @@ func FuzzBlueprint(f *testing.F) {
 	f.Add(DemoBlueprint)
 	f.Add([]byte("version: 1\nentries:\n  - model: authentik_core.user\n    identifiers: {username: !KeyOf x}\n"))
 	f.Add([]byte("version: 1\nentries:\n  - model: authentik_core.group\n    identifiers: {name: a}\n    attrs: {parents: [!Find [authentik_core.group, [name, a]]]}\n"))
+	f.Add([]byte("version: 1\nentries:\n  - model: authentik_flows.flow\n    id: f\n    identifiers: {slug: f}\n" +
+		"  - model: authentik_stages_mtls.mutualtlsstage\n    id: m\n    identifiers: {name: m}\n" +
+		"    attrs: {mode: required, cert_attribute: email, user_attribute: email}\n" +
+		"  - model: authentik_flows.flowstagebinding\n    identifiers: {target: !KeyOf f, stage: !KeyOf m, order: 1}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		bp, err := parseBlueprint(data)
 		if err != nil {
