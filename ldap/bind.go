@@ -98,11 +98,7 @@ type sessionUser struct {
 // was bound as before this bind, if any.
 func (p *Provider) bindDirect(ctx context.Context, rt *provider, dn, dnKey, username, password, remoteIP string,
 	prev *identity) (bindResult, *flow.Session) {
-	exec := p.executor.Load()
-	if exec == nil {
-		return refuse(goldap.LDAPResultUnavailable, "flow_error", "the provider is not configured yet"), nil
-	}
-	res, err := exec.Run(ctx, flow.Request{
+	res, err := p.lent().executor.Run(ctx, flow.Request{
 		Flow: rt.cfg.BindFlow, Username: username, Password: password, MFA: rt.cfg.MFA, RemoteIP: remoteIP,
 		Query: url.Values{"goauthentik.io/outpost/ldap": {"true"}},
 	})

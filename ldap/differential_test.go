@@ -351,12 +351,8 @@ func startOutpost(t *testing.T, core *outposttest.Server, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := ldap.New(ldap.Config{LDAPListener: ln, Token: core.Token(name), Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	o, err := outpost.New(outpost.Config{CoreURL: core.URL(), Token: core.Token(name),
-		Providers: []outpost.Provider{p}, Registerer: prometheus.NewRegistry(), UpdateJitter: -1,
+		Providers: map[string]outpost.Factory{"ldap": ldap.Factory(ldap.Config{LDAPListener: ln, Token: core.Token(name), Version: "test"})}, Registerer: prometheus.NewRegistry(), UpdateJitter: -1,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

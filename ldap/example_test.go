@@ -30,14 +30,12 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	provider, err := ldap.New(ldap.Config{LDAPListener: ln, Token: core.Token("demo-ldap")})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
 	o, err := outpost.New(outpost.Config{CoreURL: core.URL(), Token: core.Token("demo-ldap"),
-		Providers: []outpost.Provider{provider}, Registerer: prometheus.NewRegistry(),
-		Logger: slog.New(slog.DiscardHandler)})
+		Providers: map[string]outpost.Factory{
+			"ldap": ldap.Factory(ldap.Config{LDAPListener: ln, Token: core.Token("demo-ldap")}),
+		},
+		Registerer: prometheus.NewRegistry(),
+		Logger:     slog.New(slog.DiscardHandler)})
 	if err != nil {
 		fmt.Println(err)
 		return

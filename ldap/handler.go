@@ -117,9 +117,6 @@ func (p *Provider) compare(ctx context.Context, cs *connState, req *ldapserver.C
 // observe records an operation's duration and, when refused, its reason.
 func (p *Provider) observe(op, app, reason string, start time.Time) {
 	l := p.lent()
-	if l == nil {
-		return
-	}
 	name := ""
 	if st := p.state.Load(); st != nil {
 		name = st.outpostName

@@ -28,7 +28,6 @@ type stack struct {
 	core  *outposttest.Server
 	addr  string
 	addrs string // LDAPS
-	p     *ldap.Provider
 	o     *outpost.Outpost
 }
 
@@ -58,12 +57,8 @@ func startStackWith(t *testing.T, blueprint []byte, outpostName string, edit fun
 		t.Fatal(err)
 	}
 	cfg.LDAPListener, cfg.LDAPSListener, cfg.Token, cfg.Version = ln, lns, core.Token(outpostName), "test"
-	p, err := ldap.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	o, err := outpost.New(outpost.Config{CoreURL: core.URL(), Token: core.Token(outpostName),
-		Providers: []outpost.Provider{p}, Registerer: prometheus.NewRegistry(), UpdateJitter: -1,
+		Providers: map[string]outpost.Factory{"ldap": ldap.Factory(cfg)}, Registerer: prometheus.NewRegistry(), UpdateJitter: -1,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +72,7 @@ func startStackWith(t *testing.T, blueprint []byte, outpostName string, edit fun
 			t.Errorf("outpost Run: %v", err)
 		}
 	})
-	s := &stack{core: core, addr: ln.Addr().String(), addrs: lns.Addr().String(), p: p, o: o}
+	s := &stack{core: core, addr: ln.Addr().String(), addrs: lns.Addr().String(), o: o}
 	// Wait until the provider answers with a configuration.
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -30,13 +30,9 @@ func TestProtocolLayerLogsToTheOutpost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := ldap.New(ldap.Config{LDAPListener: ln})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs syncbuf.Buffer
 	o, err := outpost.New(outpost.Config{CoreURL: core.URL(), Token: core.Token("ldap-outpost"),
-		Providers: []outpost.Provider{p}, Registerer: prometheus.NewRegistry(), UpdateJitter: -1,
+		Providers: map[string]outpost.Factory{"ldap": ldap.Factory(ldap.Config{LDAPListener: ln})}, Registerer: prometheus.NewRegistry(), UpdateJitter: -1,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)

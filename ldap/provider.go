@@ -16,14 +16,12 @@ import (
 	"github.com/akoutpost/akoutpost/metrics"
 	"github.com/akoutpost/akoutpost/outpost"
 	"github.com/akoutpost/akoutpost/outpost/flow"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures a [Provider]. The zero value of every field but the
 // listeners works; with neither listener the provider serves nothing.
 type Config struct {
-	// Logger receives the provider's records; nil uses the outpost's
-	// logger from the first Apply.
-	Logger *slog.Logger
 	// LDAPListener is the plain listener (AUTHENTIK_LISTEN__LDAP, 3389), on which
 	// clients may upgrade with StartTLS. Nil: not served.
 	LDAPListener net.Listener
@@ -56,14 +54,11 @@ type Config struct {
 
 // Provider serves the LDAP providers of an outpost. Create it with [New].
 type Provider struct {
-	cfg Config
-	log *slog.Logger
+	cfg  Config
+	deps *lent
 
-	state    atomic.Pointer[state]
-	executor atomic.Pointer[flow.Executor]
+	state atomic.Pointer[state]
 
-	envMu     sync.Mutex // serialises setEnv
-	env       atomic.Pointer[lent]
 	refreshMu sync.Mutex  // one directory refresh at a time
 	known     *knownUsers // the last full fetch; guarded by refreshMu
 
@@ -81,8 +76,15 @@ var (
 	_ outpost.MessageHandler = (*Provider)(nil)
 )
 
-// New validates cfg and returns a provider. It does no I/O.
-func New(cfg Config) (*Provider, error) {
+// New returns a provider for cfg with what the outpost lends it (see
+// [outpost.Factory]): binds run flows and searches read users and groups
+// through d.API, which is required; the LDAP metrics go to d.Registerer
+// (nil: a private registry); d.Logger may be nil to discard. It validates
+// cfg and does no I/O.
+func New(d outpost.Deps, cfg Config) (*Provider, error) {
+	if d.API == nil {
+		return nil, errors.New("ldap: the outpost's API client is required")
+	}
 	if cfg.CachedBindTTL < 0 || cfg.DrainTimeout < 0 {
 		return nil, errors.New("ldap: CachedBindTTL and DrainTimeout must not be negative")
 	}
@@ -103,38 +105,53 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	cfg.BindThrottle = bt
-	p := &Provider{cfg: cfg, log: cfg.Logger, throttle: newThrottle(bt, cfg.Now), wait: wait}
-	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	log = log.With("provider", "ldap")
+	reg := d.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := metrics.NewLDAP(reg)
+	if err != nil {
+		return nil, fmt.Errorf("ldap: %w", err)
+	}
+	exec, err := flow.ForOutpost(d.API, cfg.Token, log, reg)
+	if err != nil {
+		return nil, fmt.Errorf("ldap: %w", err)
+	}
+	p := &Provider{cfg: cfg, throttle: newThrottle(bt, cfg.Now), wait: wait}
+	p.deps = &lent{log: log, dir: apiDirectory{api: d.API}, metrics: m, executor: exec, certs: d.Certificates}
 	p.conns.init()
 	return p, nil
 }
 
-// Type returns "ldap".
-func (p *Provider) Type() string { return "ldap" }
-
-// lent is what the outpost lends on the first Apply. It is read through
-// an atomic pointer because an embedding host may start Serve before the
-// first Apply.
-type lent struct {
-	env     *outpost.Env
-	log     *slog.Logger
-	dir     directory
-	metrics *metrics.LDAP
-}
-
-// lent returns what the first Apply brought, or nil before it.
-func (p *Provider) lent() *lent { return p.env.Load() }
-
-// logger is the configured logger, else the outpost's, else a discarding
-// one.
-func (p *Provider) logger() *slog.Logger {
-	if l := p.env.Load(); l != nil {
-		return l.log
+// Factory returns the [outpost.Factory] of LDAP outposts: it builds a
+// provider for cfg with what the outpost lends.
+func Factory(cfg Config) outpost.Factory {
+	return func(_ context.Context, d outpost.Deps) (outpost.Provider, error) {
+		p, err := New(d, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
-	return p.log
 }
+
+// lent is what the provider was built with.
+type lent struct {
+	log      *slog.Logger
+	dir      directory
+	metrics  *metrics.LDAP
+	executor *flow.Executor
+	certs    *outpost.Certificates // nil: no certificates (the fallback is used)
+}
+
+func (p *Provider) lent() *lent { return p.deps }
+
+func (p *Provider) logger() *slog.Logger { return p.deps.log }
 
 // state is one applied configuration.
 type state struct {
@@ -187,9 +204,6 @@ func (s *state) byPK(pk int) *provider {
 // others. In cached search mode the directory is fetched before Apply
 // returns; a failed fetch keeps the last good directory.
 func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
-	if err := p.setEnv(u); err != nil {
-		return err
-	}
 	old := p.state.Load()
 	var refused []outpost.RefusedObject
 	next := &state{outpostName: u.Outpost.Name}
@@ -237,33 +251,6 @@ func (p *Provider) runtimeFor(old *state, cfg *providerConfig) *provider {
 		}
 	}
 	return &provider{cfg: cfg, binds: newBindCache(p.cfg.CachedBindTTL, p.cfg.Now)}
-}
-
-// setEnv takes what the outpost lends on the first Apply.
-func (p *Provider) setEnv(u outpost.Update) error {
-	p.envMu.Lock()
-	defer p.envMu.Unlock()
-	if p.env.Load() != nil {
-		return nil
-	}
-	if u.Env == nil || u.Env.API == nil {
-		return errors.New("ldap: the update carries no API client")
-	}
-	log := p.log
-	if p.cfg.Logger == nil && u.Env.Logger != nil {
-		log = u.Env.Logger.With("provider", "ldap")
-	}
-	m, err := metrics.NewLDAP(u.Env.Registerer)
-	if err != nil {
-		return fmt.Errorf("ldap: %w", err)
-	}
-	exec, err := flow.ForOutpost(u.Env.API, p.cfg.Token, log, u.Env.Registerer)
-	if err != nil {
-		return fmt.Errorf("ldap: %w", err)
-	}
-	p.executor.Store(exec)
-	p.env.Store(&lent{env: u.Env, log: log, dir: apiDirectory{api: u.Env.API}, metrics: m})
-	return nil
 }
 
 // HandleMessage acts on session-end messages: the binds of that session

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -38,6 +39,16 @@ func providerJSON(searchMode, bindMode string) json.RawMessage {
 		"search_mode": "` + searchMode + `", "bind_mode": "` + bindMode + `", "mfa_support": true}`)
 }
 
+// testDeps lends a provider a client for a core that is never called.
+func testDeps(t testing.TB) outpost.Deps {
+	t.Helper()
+	api, err := outpost.NewClient(outpost.ClientConfig{URL: &url.URL{Scheme: "http", Host: "127.0.0.1:1"}, Token: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return outpost.Deps{API: api}
+}
+
 func startProvider(t testing.TB, searchMode, bindMode string) *testProvider {
 	t.Helper()
 	return startProviderWith(t, searchMode, bindMode, nil)
@@ -53,7 +64,6 @@ func startProviderWith(t testing.TB, searchMode, bindMode string, edit func(*Con
 		t.Fatal(err)
 	}
 	tp.update = outpost.Update{
-		Env:       &outpost.Env{API: api, Logger: slog.New(slog.DiscardHandler), Registerer: tp.reg},
 		Outpost:   outpost.Info{Name: "test-outpost"},
 		Providers: []json.RawMessage{providerJSON(searchMode, bindMode)},
 	}
@@ -70,7 +80,7 @@ func startProviderWith(t testing.TB, searchMode, bindMode string, edit func(*Con
 	if edit != nil {
 		edit(&cfg)
 	}
-	tp.p, err = New(cfg)
+	tp.p, err = New(outpost.Deps{API: api, Logger: slog.New(slog.DiscardHandler), Registerer: tp.reg}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -599,5 +609,11 @@ func TestRefreshReusesUnchangedUsers(t *testing.T) {
 	es := search(t, c, userDN("viewer"), "(objectClass=person)", "displayName")
 	if len(es) != 1 || es[0].GetAttributeValue("displayName") != "Viewer Renamed" {
 		t.Errorf("search after the refresh: %d entries, displayName %q", len(es), es[0].GetAttributeValue("displayName"))
+	}
+}
+
+func TestNewNeedsTheAPIClient(t *testing.T) {
+	if _, err := New(outpost.Deps{}, Config{}); err == nil || !strings.Contains(err.Error(), "API client") {
+		t.Errorf("New without an API client: %v, want an error naming it", err)
 	}
 }

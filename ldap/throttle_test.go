@@ -249,11 +249,11 @@ func TestBindThrottleMemoryBound(t *testing.T) {
 
 func TestBindThrottleConfig(t *testing.T) {
 	for _, bad := range []BindThrottle{{Window: -1}, {Lockout: -1}, {MaxDelay: -1}, {MaxPairs: -1}} {
-		if _, err := New(Config{BindThrottle: bad}); err == nil {
+		if _, err := New(testDeps(t), Config{BindThrottle: bad}); err == nil {
 			t.Errorf("New accepted %+v", bad)
 		}
 	}
-	p, err := New(Config{})
+	p, err := New(testDeps(t), Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,8 +34,8 @@ func (p *Provider) tlsConfig() *tls.Config {
 // loadCertificates fetches the providers' certificates. A failure keeps
 // the certificate the provider had, or none (then the fallback is used).
 func (p *Provider) loadCertificates(ctx context.Context, st *state) {
-	l := p.lent()
-	if l == nil || l.env.Certificates == nil {
+	certs := p.lent().certs
+	if certs == nil {
 		return
 	}
 	for _, rt := range st.providers {
@@ -43,7 +43,7 @@ func (p *Provider) loadCertificates(ctx context.Context, st *state) {
 			rt.cert.Store(nil)
 			continue
 		}
-		c, err := l.env.Certificates.Get(ctx, rt.cfg.CertificateID)
+		c, err := certs.Get(ctx, rt.cfg.CertificateID)
 		if err != nil {
 			p.logger().Warn("fetching an LDAP provider's certificate failed", "provider", rt.cfg.Name, "error", err)
 			continue

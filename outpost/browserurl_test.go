@@ -26,7 +26,7 @@ func TestBrowserURL(t *testing.T) {
 		{"http://127.0.0.1:9000/sub/?q=1", "", "", "", "http://127.0.0.1:9000/sub/"},
 	} {
 		o, err := New(Config{CoreURL: c.core, Token: "t", BrowserURL: c.env,
-			Providers: []Provider{stubProvider("proxy")}})
+			Providers: map[string]Factory{"proxy": stubFactory}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,15 +48,16 @@ func TestUnixCoreURL(t *testing.T) {
 		"unix:///":                       false,
 		"unix:relative.sock":             false,
 	} {
-		_, err := New(Config{CoreURL: core, Token: "t", Providers: []Provider{stubProvider("proxy")}})
+		_, err := New(Config{CoreURL: core, Token: "t", Providers: map[string]Factory{"proxy": stubFactory}})
 		if (err == nil) != ok {
 			t.Errorf("%s: error %v, want ok=%v", core, err, ok)
 		}
 	}
 }
 
-type stubProvider string
+type stubProvider struct{}
 
-func (s stubProvider) Type() string                      { return string(s) }
+func stubFactory(context.Context, Deps) (Provider, error) { return stubProvider{}, nil }
+
 func (stubProvider) Apply(context.Context, Update) error { return nil }
 func (stubProvider) Serve(ctx context.Context) error     { <-ctx.Done(); return nil }

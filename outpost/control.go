@@ -36,19 +36,29 @@ const (
 )
 
 // runControl keeps the control channel to the core open until ctx ends:
-// dial, hello, read; on any drop reconnect with jittered exponential backoff
-// and, once back, refresh, since triggers sent meanwhile were lost.
+// dial, hello, read; on any drop reconnect with jittered exponential backoff.
+// A connection is followed by a refresh whenever a configuration was
+// fetched before it: the core's triggers meanwhile were lost. That is
+// every reconnection, and the first connection when it came up after the
+// first refresh had begun (the first refresh waits for it a little; see
+// refreshLoop).
 func (o *Outpost) runControl(ctx context.Context, pk string) {
 	b := backoff{min: reconnectMin, max: reconnectMax}
+	defer o.firstDialOnce.Do(func() { close(o.firstDial) })
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		conn, err := o.dial(ctx, pk, attempt)
 		if err == nil {
 			o.log.Info("connected control channel", "outpost", pk, "attempt", attempt)
 			o.setConnected(true)
-			if attempt > 0 {
+			// Checked before firstDial lets the first refresh start: a
+			// refresh that starts later sees what this connection missed.
+			if attempt > 0 || o.firstRefreshStarted.Load() {
 				o.refreshAfterJitter()
 			}
+		}
+		o.firstDialOnce.Do(func() { close(o.firstDial) })
+		if err == nil {
 			err = o.session(ctx, conn)
 			o.setConnected(false)
 			if time.Since(start) > stableAfter {
@@ -228,11 +238,10 @@ func (o *Outpost) handleFrame(ctx context.Context, data []byte) {
 // dispatch hands a message to the running provider if it wants messages.
 // It runs on the read loop, bounded in time, so messages stay in order.
 func (o *Outpost) dispatch(ctx context.Context, m Message) {
-	info, ok := o.Info()
-	if !ok {
-		return
+	if _, ok := o.Info(); !ok {
+		return // nothing applied yet
 	}
-	h, ok := o.providers[info.Type].(MessageHandler)
+	h, ok := o.Provider().(MessageHandler)
 	if !ok {
 		return
 	}

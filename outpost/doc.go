@@ -3,15 +3,16 @@
 //
 // An [Outpost] finds the outpost its token belongs to
 // (/api/v3/outposts/instances/), decodes the outpost's settings, lists the
-// provider objects of its type (/api/v3/outposts/<type>/) and hands them to
-// the [Provider] that serves that type. It then keeps a websocket control
+// provider objects of its type (/api/v3/outposts/<type>/), builds the
+// [Provider] for that type with the [Factory] registered for it, and hands
+// it the objects at every refresh. It then keeps a websocket control
 // channel open to the core, answering with hellos every 10 s, refreshing
 // when the core triggers an update, after every reconnect and on a timer,
 // and passing other messages to providers that implement [MessageHandler].
 // When the core is unreachable the provider keeps serving its last good
 // configuration while the outpost reconnects with jittered backoff.
 //
-// The package also holds the pieces providers borrow through [Env]: the API
+// The package also holds what a factory receives in [Deps]: the API
 // [Client] (retries, pagination, authentik's User-Agent, tokens kept out of
 // logs and errors), [Certificates] (fetched by fingerprint) and the decoded
 // [Settings].

@@ -11,8 +11,6 @@ import (
 // printer is a provider of its own: any type can serve an outpost type.
 type printer struct{ stop context.CancelFunc }
 
-func (p *printer) Type() string { return "proxy" }
-
 func (p *printer) Apply(ctx context.Context, u outpost.Update) error {
 	fmt.Printf("outpost %q (%s): %d providers, log level %s\n",
 		u.Outpost.Name, u.Outpost.Type, len(u.Providers), u.Settings.LogLevel)
@@ -36,9 +34,14 @@ func Example() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	o, err := outpost.New(outpost.Config{
-		CoreURL:   core.URL(),
-		Token:     core.Token("demo-proxy"),
-		Providers: []outpost.Provider{&printer{stop: cancel}},
+		CoreURL: core.URL(),
+		Token:   core.Token("demo-proxy"),
+		// The factory runs once the core has said the outpost's type.
+		Providers: map[string]outpost.Factory{
+			"proxy": func(context.Context, outpost.Deps) (outpost.Provider, error) {
+				return &printer{stop: cancel}, nil
+			},
+		},
 	})
 	if err != nil {
 		panic(err)

@@ -35,6 +35,7 @@ type fakeCore struct {
 	fail      map[string]int         // path suffix -> remaining 500 answers
 	emptyList bool                   // answer instances with zero results
 	tls       bool                   // serve HTTPS with httptest's self-signed certificate
+	wsGate    chan struct{}          // when set, websocket upgrades wait until it is closed
 
 	srv *httptest.Server
 	wg  sync.WaitGroup // websocket handlers
@@ -223,6 +224,13 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func (f *fakeCore) serveWebsocket(w http.ResponseWriter, r *http.Request, path string) {
+	if f.wsGate != nil {
+		select {
+		case <-f.wsGate:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	conn, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return

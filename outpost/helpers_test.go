@@ -27,16 +27,51 @@ type testProvider struct {
 	updates   []outpost.Update
 	messages  []outpost.Message
 	applyErr  error
-	debugSeen []bool // whether Env.Logger had debug enabled at each Apply
-	serving   int    // Serve calls in progress
-	serves    int    // Serve calls made
-	serveErr  error  // returned by Serve at once when set
+	deps      outpost.Deps // what the factory was given
+	built     int          // factory calls
+	debugSeen []bool       // whether the lent logger had debug enabled at each Apply
+	serving   int          // Serve calls in progress
+	serves    int          // Serve calls made
+	serveErr  error        // returned by Serve at once when set
 }
 
 var _ outpost.Provider = (*testProvider)(nil)
 var _ outpost.MessageHandler = (*testProvider)(nil)
 
-func (p *testProvider) Type() string { return p.typ }
+// factories offers each provider under its type.
+func factories(ps ...builtProvider) map[string]outpost.Factory {
+	m := make(map[string]outpost.Factory, len(ps))
+	for _, p := range ps {
+		m[p.kind()] = func(_ context.Context, d outpost.Deps) (outpost.Provider, error) {
+			p.record(d)
+			return p, nil
+		}
+	}
+	return m
+}
+
+// builtProvider is a testProvider, or a provider that embeds one.
+type builtProvider interface {
+	outpost.Provider
+	kind() string
+	record(outpost.Deps)
+}
+
+func (p *testProvider) kind() string { return p.typ }
+
+func (p *testProvider) record(d outpost.Deps) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.deps = d
+	p.built++
+}
+
+// lent returns what the factory was given and how often it was called.
+func (p *testProvider) lent() (outpost.Deps, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.deps, p.built
+}
 
 func (p *testProvider) Apply(ctx context.Context, u outpost.Update) error {
 	p.mu.Lock()
@@ -45,7 +80,7 @@ func (p *testProvider) Apply(ctx context.Context, u outpost.Update) error {
 		return p.applyErr
 	}
 	p.updates = append(p.updates, u)
-	p.debugSeen = append(p.debugSeen, u.Env.Logger.Enabled(ctx, slog.LevelDebug))
+	p.debugSeen = append(p.debugSeen, p.deps.Logger.Enabled(ctx, slog.LevelDebug))
 	return nil
 }
 
@@ -87,6 +122,14 @@ func (p *testProvider) last() outpost.Update {
 		return outpost.Update{}
 	}
 	return p.updates[len(p.updates)-1]
+}
+
+// settle waits until o has started: the first configuration applied and
+// the control channel up. It returns the number of Apply calls.
+func settle(t *testing.T, o *outpost.Outpost, p *testProvider) int {
+	t.Helper()
+	eventually(t, "start-up to settle", func() bool { return o.Connected() && p.applied() >= 1 })
+	return p.applied()
 }
 
 func (p *testProvider) state() (serving, serves int) {

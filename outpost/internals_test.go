@@ -48,7 +48,7 @@ func TestControlURL(t *testing.T) {
 	}
 	for _, c := range cases {
 		o, err := outpost.New(outpost.Config{CoreURL: c.core, Token: "t", InstanceUUID: inst,
-			Providers: []outpost.Provider{&testProvider{typ: "proxy"}}})
+			Providers: factories(&testProvider{typ: "proxy"})})
 		if err != nil {
 			t.Fatal(err)
 		}

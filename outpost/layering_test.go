@@ -38,7 +38,7 @@ func TestShutdownClosesWebsocketNormally(t *testing.T) {
 	core := newFakeCore(t, testOutpost())
 	core.start("")
 	p := &testProvider{typ: "test"}
-	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: []outpost.Provider{p}})
+	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: factories(p)})
 	stop := runOutpost(t, o)
 	eventually(t, "connected", func() bool { return o.Connected() && core.connections() == 1 })
 	stop()

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,12 +28,11 @@ const EmbeddedManaged = "goauthentik.io/outposts/embedded"
 // token belongs to something else, or the outpost was deleted.
 var ErrNoOutpost = errors.New("the core lists no outpost for this token; check that AUTHENTIK_TOKEN is an outpost's token")
 
-// ErrUnsupportedType reports an outpost type none of the configured
-// providers serves.
+// ErrUnsupportedType reports an outpost type no configured factory builds.
 var ErrUnsupportedType = errors.New("no provider for the outpost's type")
 
-// Config configures an [Outpost]. CoreURL, Token and Providers are
-// required; every other zero value is usable.
+// Config configures an [Outpost]. CoreURL, Token (or TokenFile) and
+// Providers are required; every other zero value is usable.
 type Config struct {
 	// CoreURL is the core's URL (AUTHENTIK_HOST). Its path is a prefix
 	// (https://h/sub/ puts the API at /sub/api/v3/) and its query parameters
@@ -60,10 +61,10 @@ type Config struct {
 	// CoreURL. The settings are followed live, at every refresh.
 	BrowserURL string
 
-	// Providers are the outpost types this outpost can serve; it runs the
-	// one whose Type equals the type the core reports. Types must be
-	// distinct.
-	Providers []Provider
+	// Providers maps each outpost type this outpost can serve ("proxy",
+	// "ldap", "radius", ...) to the factory that builds its provider. The
+	// outpost builds only the one for the type the core reports.
+	Providers map[string]Factory
 
 	// Logger receives the outpost's logs; nil discards. Its records pass
 	// through a level that follows the outpost's log_level setting.
@@ -106,23 +107,25 @@ type Config struct {
 // Outpost connects to the core, keeps its provider's configuration current
 // and tells the core it is alive. Create it with [New] and call [Outpost.Run].
 type Outpost struct {
-	cfg       Config
-	coreURL   *url.URL
-	log       *slog.Logger
-	level     *slog.LevelVar
-	reg       prometheus.Registerer
-	gatherer  prometheus.Gatherer
-	metrics   *metrics.Outpost
-	api       *Client
-	env       *Env
-	providers map[string]Provider
-	instance  string
-	jitter    time.Duration
+	cfg      Config
+	coreURL  *url.URL
+	log      *slog.Logger
+	level    *slog.LevelVar
+	reg      prometheus.Registerer
+	gatherer prometheus.Gatherer
+	metrics  *metrics.Outpost
+	api      *Client
+	certs    *Certificates
+	instance string
+	jitter   time.Duration
 
 	running      atomic.Bool
 	connected    atomic.Bool
 	warnedNoHost atomic.Bool // about an internal core URL without authentik_host
 	tokenFile    *tokenFile  // when the token comes from Config.TokenFile
+
+	// provider is the provider Run built, nil before that.
+	provider atomic.Pointer[providerBox]
 
 	// refreshNow asks for an immediate refresh (Refresh, SIGUSR1);
 	// refreshSoon for one after the update jitter (core trigger,
@@ -139,6 +142,19 @@ type Outpost struct {
 	// configuration (see Ready).
 	applied, ready         chan struct{}
 	appliedOnce, readyOnce sync.Once
+
+	// firstDial is closed once the first dial of the control channel has
+	// succeeded or failed; firstRefreshStarted is set when the first
+	// refresh starts fetching (see runControl).
+	firstDial           chan struct{}
+	firstDialOnce       sync.Once
+	firstRefreshStarted atomic.Bool
+}
+
+// providerBox holds a Provider for an atomic.Pointer.
+type providerBox struct {
+	typ string
+	p   Provider
 }
 
 // state is what the last successful refresh learned.
@@ -166,19 +182,10 @@ func New(cfg Config) (*Outpost, error) {
 	if len(cfg.Providers) == 0 {
 		return nil, errors.New("outpost: no providers configured")
 	}
-	providers := make(map[string]Provider, len(cfg.Providers))
-	for i, p := range cfg.Providers {
-		if p == nil {
-			return nil, fmt.Errorf("outpost: provider %d is nil", i)
+	for t, f := range cfg.Providers {
+		if t == "" || f == nil {
+			return nil, fmt.Errorf("outpost: the factory for type %q is nil or has no type", t)
 		}
-		t := p.Type()
-		if t == "" {
-			return nil, fmt.Errorf("outpost: provider %d has an empty type", i)
-		}
-		if _, dup := providers[t]; dup {
-			return nil, fmt.Errorf("outpost: two providers serve type %q", t)
-		}
-		providers[t] = p
 	}
 	if cfg.Version == "" {
 		cfg.Version = "devel"
@@ -194,13 +201,13 @@ func New(cfg Config) (*Outpost, error) {
 	o := &Outpost{
 		cfg:         cfg,
 		coreURL:     u,
-		providers:   providers,
 		instance:    instance,
 		jitter:      max(cfg.UpdateJitter, 0),
 		refreshNow:  make(chan struct{}, 1),
 		refreshSoon: make(chan struct{}, 1),
 		applied:     make(chan struct{}),
 		ready:       make(chan struct{}),
+		firstDial:   make(chan struct{}),
 	}
 	o.level = cfg.LogLevel
 	if o.level == nil {
@@ -247,12 +254,7 @@ func New(cfg Config) (*Outpost, error) {
 	// The websocket goes where the API goes: over the socket, as
 	// ws://localhost, for a core on a unix socket.
 	o.coreURL = o.api.BaseURL()
-	o.env = &Env{
-		API:          o.api,
-		Logger:       o.log,
-		Registerer:   o.reg,
-		Certificates: NewCertificates(o.api, o.log),
-	}
+	o.certs = NewCertificates(o.api, o.log)
 	return o, nil
 }
 
@@ -277,9 +279,35 @@ func (o *Outpost) Info() (Info, bool) {
 	return o.current.info, true
 }
 
-// Refresh asks Run to fetch the configuration again now. It never blocks;
-// requests made while one is pending are merged. The command calls it on
-// SIGUSR1.
+// Provider returns the provider Run built for the outpost's type, and
+// nil until Run has learned the type and the factory has returned. A host
+// that mounts the provider (a proxy provider in its HTTP mux, say) gets it
+// here, or keeps what its own factory returned.
+func (o *Outpost) Provider() Provider {
+	if b := o.provider.Load(); b != nil {
+		return b.p
+	}
+	return nil
+}
+
+// Handler returns a handler a host mounts for the outpost: once Run has
+// built a provider that is an [http.Handler] (the proxy provider), it
+// serves each request; before that, and for a provider that serves no
+// HTTP, it answers 503 at once with a Retry-After, so no request waits
+// for the core.
+func (o *Outpost) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := o.Provider().(http.Handler); ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, "This outpost is starting: it has not yet learned its configuration from authentik.",
+			http.StatusServiceUnavailable)
+	})
+}
+
 // Ready is closed once the outpost's provider first serves a valid
 // configuration: every provider object, or at least one of them (the
 // others refused, see [ApplyError]), or an outpost with no provider
@@ -287,6 +315,9 @@ func (o *Outpost) Info() (Info, bool) {
 // every object is refused. A host or a test waits on it instead of polling.
 func (o *Outpost) Ready() <-chan struct{} { return o.ready }
 
+// Refresh asks Run to fetch the configuration again now. It never blocks;
+// requests made while one is pending are merged. The command calls it on
+// SIGUSR1.
 func (o *Outpost) Refresh() { signal(o.refreshNow) }
 
 // refreshAfterJitter asks for a refresh after the update jitter.
@@ -299,15 +330,15 @@ func signal(c chan struct{}) {
 	}
 }
 
-// Run connects to the core, applies the configuration to the provider that
-// serves the outpost's type, runs it, and keeps its configuration current,
-// until ctx ends. It then closes the control channel (status 1000), lets the
+// Run connects to the core, builds the provider for the outpost's type
+// with its factory, applies the configuration to it, runs it, and keeps
+// its configuration current, until ctx ends. It then closes the control channel (status 1000), lets the
 // provider drain, and returns after every goroutine it started has ended.
 //
 // Run keeps trying while the core is unreachable or rejects the token (the
 // latter slowly, since it needs an operator); it returns early only for an
-// outpost type no provider serves, or when the provider's Serve fails (with
-// that error). It returns nil when ctx ended. Run may be called once.
+// outpost type no factory builds, when the factory fails, or when the
+// provider's Serve fails (with that error). It returns nil when ctx ended. Run may be called once.
 func (o *Outpost) Run(ctx context.Context) error {
 	if !o.running.CompareAndSwap(false, true) {
 		return errors.New("outpost: Run called twice")
@@ -343,9 +374,16 @@ func (o *Outpost) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	prov := o.providers[inst.Type]
 	o.log.Info("fetched outpost configuration", "outpost", inst.Name, "type", inst.Type,
 		"embedded", inst.Managed == EmbeddedManaged, "instance", o.instance)
+	prov, err := o.build(ctx, inst)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		o.log.Error("cannot start the provider", "type", inst.Type, "error", err)
+		return err
+	}
 
 	var serveErr error // written before cancel, read after wg.Wait
 	wg.Go(func() { o.runControl(ctx, inst.PK) })
@@ -363,7 +401,7 @@ func (o *Outpost) Run(ctx context.Context) error {
 		if err == nil {
 			err = errors.New("stopped serving")
 		}
-		serveErr = fmt.Errorf("outpost: provider %s: %w", prov.Type(), err)
+		serveErr = fmt.Errorf("outpost: provider %s: %w", inst.Type, err)
 		cancel()
 	})
 	<-ctx.Done()
@@ -408,7 +446,7 @@ func (o *Outpost) startup(ctx context.Context) (instance, error) {
 	if err != nil {
 		return instance{}, err
 	}
-	if _, ok := o.providers[inst.Type]; !ok {
+	if _, ok := o.cfg.Providers[inst.Type]; !ok {
 		err := fmt.Errorf("outpost: %w: the core reports type %q for outpost %q; this program serves %v",
 			ErrUnsupportedType, inst.Type, inst.Name, o.types())
 		o.log.Error("cannot serve this outpost", "error", err)
@@ -515,9 +553,33 @@ func refreshInterval(seconds int) time.Duration {
 }
 
 func (o *Outpost) types() []string {
-	var ts []string
-	for _, p := range o.cfg.Providers {
-		ts = append(ts, p.Type())
-	}
+	ts := slices.Collect(maps.Keys(o.cfg.Providers))
+	slices.Sort(ts)
 	return ts
+}
+
+// build runs the factory for the outpost's type.
+func (o *Outpost) build(ctx context.Context, inst instance) (Provider, error) {
+	settings, err := DecodeSettings(inst.Config)
+	if err != nil {
+		// The refresh loop reports it and retries; the provider starts
+		// from the defaults meanwhile.
+		settings = Settings{}
+	}
+	p, err := o.cfg.Providers[inst.Type](ctx, Deps{
+		Outpost:      o.info(inst, settings),
+		Settings:     settings,
+		API:          o.api,
+		Logger:       o.log,
+		Registerer:   o.reg,
+		Certificates: o.certs,
+	})
+	if err == nil && p == nil {
+		err = errors.New("the factory returned no provider")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("outpost: building the %s provider: %w", inst.Type, err)
+	}
+	o.provider.Store(&providerBox{typ: inst.Type, p: p})
+	return p, nil
 }

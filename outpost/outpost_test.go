@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -55,14 +56,14 @@ func TestNewValidates(t *testing.T) {
 		cfg  outpost.Config
 		want string
 	}{
-		{"no url", outpost.Config{Token: "t", Providers: []outpost.Provider{p}}, "core URL"},
-		{"relative url", outpost.Config{CoreURL: "/x", Token: "t", Providers: []outpost.Provider{p}}, "core URL"},
-		{"bad scheme", outpost.Config{CoreURL: "ftp://h/", Token: "t", Providers: []outpost.Provider{p}}, "core URL"},
-		{"unparsable", outpost.Config{CoreURL: "http://h:x/", Token: "t", Providers: []outpost.Provider{p}}, "core URL"},
-		{"no token", outpost.Config{CoreURL: "http://h/", Providers: []outpost.Provider{p}}, "token"},
+		{"no url", outpost.Config{Token: "t", Providers: factories(p)}, "core URL"},
+		{"relative url", outpost.Config{CoreURL: "/x", Token: "t", Providers: factories(p)}, "core URL"},
+		{"bad scheme", outpost.Config{CoreURL: "ftp://h/", Token: "t", Providers: factories(p)}, "core URL"},
+		{"unparsable", outpost.Config{CoreURL: "http://h:x/", Token: "t", Providers: factories(p)}, "core URL"},
+		{"no token", outpost.Config{CoreURL: "http://h/", Providers: factories(p)}, "token"},
 		{"no providers", outpost.Config{CoreURL: "http://h/", Token: "t"}, "no providers"},
-		{"duplicate types", outpost.Config{CoreURL: "http://h/", Token: "t",
-			Providers: []outpost.Provider{p, &testProvider{typ: "test"}}}, "two providers"},
+		{"nil factory", outpost.Config{CoreURL: "http://h/", Token: "t",
+			Providers: map[string]outpost.Factory{"test": nil}}, "nil"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -82,7 +83,7 @@ func TestStartupAndHello(t *testing.T) {
 	core.prefix = "/sub"
 	core.start("")
 	p := &testProvider{typ: "test"}
-	o := newOutpost(t, outpost.Config{CoreURL: core.url() + "?foo=bar", Providers: []outpost.Provider{p},
+	o := newOutpost(t, outpost.Config{CoreURL: core.url() + "?foo=bar", Providers: factories(p),
 		Version: "2026.2.3", BuildHash: "abc123", InstanceUUID: "11111111-2222-3333-4444-555555555555"})
 	runOutpost(t, o)
 
@@ -100,8 +101,14 @@ func TestStartupAndHello(t *testing.T) {
 	if u.Settings.AuthentikHost != "https://auth.example" || u.Settings.KubernetesReplicas != 1 {
 		t.Errorf("Apply got settings %+v", u.Settings)
 	}
-	if u.Env == nil || u.Env.API == nil || u.Env.Logger == nil || u.Env.Registerer == nil || u.Env.Certificates == nil {
-		t.Errorf("Apply got an incomplete Env %+v", u.Env)
+	// The factory ran once, with everything the provider needs.
+	d, built := p.lent()
+	if built != 1 || d.API == nil || d.Logger == nil || d.Registerer == nil || d.Certificates == nil ||
+		d.Outpost.PK != testPK || d.Settings.AuthentikHost != "https://auth.example" {
+		t.Errorf("factory called %d times with %+v", built, d)
+	}
+	if o.Provider() != outpost.Provider(p) {
+		t.Errorf("Provider() = %v, want the built provider", o.Provider())
 	}
 	// The core is on loopback, which browsers cannot reach: they are sent
 	// to authentik_host.
@@ -154,7 +161,7 @@ func TestStartupCoreDownThenUp(t *testing.T) {
 
 	log, logs := newLogger(slog.LevelDebug)
 	p := &testProvider{typ: "test"}
-	o := newOutpost(t, outpost.Config{CoreURL: "http://" + addr + "/", Providers: []outpost.Provider{p}, Logger: log})
+	o := newOutpost(t, outpost.Config{CoreURL: "http://" + addr + "/", Providers: factories(p), Logger: log})
 	runOutpost(t, o)
 
 	const failed = "fetching outpost configuration failed, retrying"
@@ -181,7 +188,7 @@ func TestTokenRejected(t *testing.T) {
 	core.start("")
 	log, logs := newLogger(slog.LevelDebug)
 	p := &testProvider{typ: "test"}
-	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Token: "wrong-secret-token", Providers: []outpost.Provider{p}, Logger: log})
+	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Token: "wrong-secret-token", Providers: factories(p), Logger: log})
 	stop := runOutpost(t, o)
 
 	eventually(t, "the permanent error logged", func() bool { return len(logs.records("failed permanently")) > 0 })
@@ -213,7 +220,7 @@ func TestNoOutpostForToken(t *testing.T) {
 	core.emptyList = true
 	core.start("")
 	log, logs := newLogger(slog.LevelDebug)
-	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: []outpost.Provider{&testProvider{typ: "test"}}, Logger: log})
+	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: factories(&testProvider{typ: "test"}), Logger: log})
 	stop := runOutpost(t, o)
 	eventually(t, "the error logged", func() bool { return len(logs.records("failed permanently")) > 0 })
 	time.Sleep(time.Second)
@@ -231,7 +238,7 @@ func TestUnknownOutpostType(t *testing.T) {
 	op.Type = "radius"
 	core := newFakeCore(t, op)
 	core.start("")
-	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: []outpost.Provider{&testProvider{typ: "test"}}})
+	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: factories(&testProvider{typ: "test"})})
 	err := o.Run(context.Background())
 	if !errors.Is(err, outpost.ErrUnsupportedType) || !strings.Contains(err.Error(), `"radius"`) {
 		t.Fatalf("Run: %v, want ErrUnsupportedType naming radius", err)
@@ -242,18 +249,101 @@ func TestProviderServeErrorEndsRun(t *testing.T) {
 	core := newFakeCore(t, testOutpost())
 	core.start("")
 	p := &testProvider{typ: "test", serveErr: errTest}
-	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: []outpost.Provider{p}})
+	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: factories(p)})
 	err := o.Run(context.Background())
 	if !errors.Is(err, errTest) {
 		t.Fatalf("Run: %v, want the provider's error", err)
 	}
 }
 
+func TestFactory(t *testing.T) {
+	t.Run("an error ends Run", func(t *testing.T) {
+		core := newFakeCore(t, testOutpost())
+		core.start("")
+		o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: map[string]outpost.Factory{
+			"test": func(context.Context, outpost.Deps) (outpost.Provider, error) { return nil, errTest },
+		}})
+		err := o.Run(context.Background())
+		if !errors.Is(err, errTest) || !strings.Contains(err.Error(), "building the test provider") {
+			t.Fatalf("Run: %v, want the factory's error", err)
+		}
+		if o.Provider() != nil {
+			t.Errorf("Provider() = %v after a failed factory", o.Provider())
+		}
+	})
+	t.Run("only the outpost's type is built", func(t *testing.T) {
+		core := newFakeCore(t, testOutpost())
+		core.start("")
+		p, other := &testProvider{typ: "test"}, &testProvider{typ: "other"}
+		o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: factories(p, other)})
+		if o.Provider() != nil {
+			t.Error("a provider exists before Run")
+		}
+		runOutpost(t, o)
+		<-o.Ready()
+		if _, n := p.lent(); n != 1 {
+			t.Errorf("the outpost's factory ran %d times", n)
+		}
+		if _, n := other.lent(); n != 0 {
+			t.Errorf("the other type's factory ran %d times", n)
+		}
+	})
+}
+
+// httpProvider is a testProvider that serves HTTP.
+type httpProvider struct{ testProvider }
+
+func (p *httpProvider) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	io.WriteString(w, "provider")
+}
+
+// TestHandler: a host mounts o.Handler() before the provider exists;
+// requests get a 503 at once, then reach the provider.
+func TestHandler(t *testing.T) {
+	get := func(h http.Handler) (int, string) {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "http://app.example/", nil))
+		return w.Code, w.Body.String()
+	}
+	core := newFakeCore(t, testOutpost())
+	core.start("")
+	p := &httpProvider{testProvider{typ: "test"}}
+	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: factories(p)})
+	h := o.Handler()
+	if code, body := get(h); code != http.StatusServiceUnavailable || !strings.Contains(body, "starting") {
+		t.Errorf("before Run: %d %q, want 503 saying the outpost is starting", code, body)
+	}
+	runOutpost(t, o)
+	<-o.Ready()
+	if code, body := get(h); code != http.StatusOK || body != "provider" {
+		t.Errorf("after Ready: %d %q, want the provider's answer", code, body)
+	}
+}
+
+// TestChangeBeforeFirstConnection: a change made after the outpost fetched
+// its first configuration but before its control channel was up reaches
+// it without a trigger or the periodic refresh.
+func TestChangeBeforeFirstConnection(t *testing.T) {
+	op := testOutpost()
+	core := newFakeCore(t, op)
+	core.wsGate = make(chan struct{})
+	core.start("")
+	p := &testProvider{typ: "test"}
+	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: factories(p), UpdateJitter: -1})
+	runOutpost(t, o)
+	<-o.Ready()
+	core.mu.Lock()
+	op.Providers = []map[string]any{{"pk": 7, "name": "changed"}}
+	core.mu.Unlock()
+	close(core.wsGate)
+	eventually(t, "the change", func() bool { return len(p.last().Providers) == 1 })
+}
+
 func TestTriggerUpdateApplied(t *testing.T) {
 	core := newFakeCore(t, testOutpost())
 	core.start("")
 	p := &testProvider{typ: "test"}
-	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: []outpost.Provider{p}})
+	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: factories(p)})
 	runOutpost(t, o)
 	eventually(t, "connected", func() bool { return p.applied() > 0 && core.connections() == 1 })
 
@@ -289,9 +379,9 @@ func TestRefreshFailureKeepsLastGood(t *testing.T) {
 	core := newFakeCore(t, testOutpost())
 	core.start("")
 	p := &testProvider{typ: "test"}
-	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: []outpost.Provider{p}})
+	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: factories(p)})
 	runOutpost(t, o)
-	eventually(t, "first apply", func() bool { return p.applied() == 1 })
+	applied := settle(t, o, p)
 
 	// Second pages fail (more than the client's retries), then a malformed
 	// setting: neither may reach the provider.
@@ -307,8 +397,8 @@ func TestRefreshFailureKeepsLastGood(t *testing.T) {
 	o.Refresh()
 	eventually(t, "the malformed refresh", func() bool { return core.count("/outposts/instances/") > before })
 	time.Sleep(200 * time.Millisecond)
-	if n := p.applied(); n != 1 {
-		t.Fatalf("Apply called %d times, want only the first", n)
+	if n := p.applied(); n != applied {
+		t.Fatalf("Apply called %d times, want only the %d before", n, applied)
 	}
 	serving, _ := p.state()
 	if serving != 1 {
@@ -317,14 +407,14 @@ func TestRefreshFailureKeepsLastGood(t *testing.T) {
 
 	core.edit(func() { delete(core.outposts[testToken].Config, "kubernetes_replicas") })
 	o.Refresh()
-	eventually(t, "a good refresh", func() bool { return p.applied() == 2 })
+	eventually(t, "a good refresh", func() bool { return p.applied() == applied+1 })
 }
 
 func TestWebsocketReconnect(t *testing.T) {
 	core := newFakeCore(t, testOutpost())
 	core.start("")
 	p := &testProvider{typ: "test"}
-	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: []outpost.Provider{p}})
+	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: factories(p)})
 	runOutpost(t, o)
 	eventually(t, "connected", func() bool { return o.Connected() && len(core.helloList()) > 0 })
 	applied := p.applied()
@@ -375,18 +465,21 @@ func TestLogLevelLive(t *testing.T) {
 				}
 			}
 			p := &testProvider{typ: "test"}
-			cfg.Providers = []outpost.Provider{p}
+			cfg.Providers = factories(p)
 			o := newOutpost(t, cfg)
 			runOutpost(t, o)
-			eventually(t, "first apply", func() bool { return p.applied() == 1 })
-			if p.debugSeen[0] {
+			n := settle(t, o, p)
+			p.mu.Lock()
+			before := p.debugSeen[n-1]
+			p.mu.Unlock()
+			if before {
 				t.Fatal("debug enabled with log_level=info")
 			}
 			core.edit(func() { op.Config["log_level"] = "debug" })
 			core.send(`{"instruction":2,"args":{}}`)
-			eventually(t, "second apply", func() bool { return p.applied() == 2 })
+			eventually(t, "another apply", func() bool { return p.applied() == n+1 })
 			p.mu.Lock()
-			got := p.debugSeen[1]
+			got := p.debugSeen[n]
 			p.mu.Unlock()
 			if got != c.want {
 				t.Fatalf("debug enabled = %v after log_level=debug, want %v", got, c.want)
@@ -402,9 +495,9 @@ func TestTwoOutpostsShareRegistry(t *testing.T) {
 	core.start("")
 	reg := prometheus.NewRegistry()
 	pa, pb := &testProvider{typ: "test"}, &testProvider{typ: "test"}
-	oa := newOutpost(t, outpost.Config{CoreURL: core.url(), Token: a.Token, Providers: []outpost.Provider{pa},
+	oa := newOutpost(t, outpost.Config{CoreURL: core.url(), Token: a.Token, Providers: factories(pa),
 		Registerer: reg, Version: "1.0", InstanceUUID: "aaaaaaaa-0000-0000-0000-000000000001"})
-	ob := newOutpost(t, outpost.Config{CoreURL: core.url(), Token: b.Token, Providers: []outpost.Provider{pb},
+	ob := newOutpost(t, outpost.Config{CoreURL: core.url(), Token: b.Token, Providers: factories(pb),
 		Registerer: reg, Version: "1.0", InstanceUUID: "bbbbbbbb-0000-0000-0000-000000000002"})
 	stopA := runOutpost(t, oa)
 	runOutpost(t, ob)
@@ -449,7 +542,7 @@ func TestMetricsListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &testProvider{typ: "test"}
-	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: []outpost.Provider{p}, MetricsListener: ln,
+	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: factories(p), MetricsListener: ln,
 		Version: "2026.2.3", BuildHash: "abc", InstanceUUID: "cccccccc-0000-0000-0000-000000000003"})
 	runOutpost(t, o)
 	eventually(t, "connected", func() bool { return p.applied() > 0 && o.Connected() })

@@ -10,30 +10,58 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// A Provider serves one outpost type ("proxy", "ldap", or a type of the
-// caller's own). The outpost fetches configuration from the core and hands it
-// to the provider; the provider serves clients.
+// A Provider serves one outpost type ("proxy", "ldap", "radius", or a type
+// of the caller's own). The outpost builds it through the [Factory]
+// registered for the type the core reports, hands it each configuration
+// fetched from the core, and runs it.
 //
 // Optional capabilities are found by type assertion: a provider that also
 // implements [MessageHandler] receives the control channel's
 // provider-specific and session-end messages, and a provider that is an
 // [net/http.Handler] can be mounted in a host's mux.
 type Provider interface {
-	// Type is the outpost type this provider serves, as the core names it in
-	// the outpost's "type" field.
-	Type() string
-
 	// Apply installs a new configuration. The outpost calls it once before
-	// Serve, and again after every refresh, possibly while Serve runs. It
-	// returns nil when every provider object was applied; an *ApplyError
-	// when some (or all) were refused and the rest are served; any other
-	// error when nothing was applied and the previous configuration stays.
-	// One broken object must never keep the others from being served.
+	// Serve, and again after every refresh, possibly while Serve runs, but
+	// never twice at once. It returns nil when every provider object was
+	// applied; an *ApplyError when some (or all) were refused and the rest
+	// are served; any other error when nothing was applied and the
+	// previous configuration stays. One broken object must never keep the
+	// others from being served.
 	Apply(ctx context.Context, u Update) error
 
 	// Serve serves clients until ctx ends, then drains in-flight work within
 	// a bound and returns after every goroutine it started has ended.
 	Serve(ctx context.Context) error
+}
+
+// A Factory builds the provider of an outpost of one type. The outpost
+// calls it once, when the core has first told it the outpost's type and
+// before the first Apply; an error stops [Outpost.Run] with it. A factory
+// opens what the provider serves on (its listeners), so an outpost of
+// another type never opens them.
+type Factory func(ctx context.Context, d Deps) (Provider, error)
+
+// Deps is what the outpost lends the provider it builds, for the
+// provider's whole life.
+type Deps struct {
+	// Outpost is the outpost as first fetched. Later changes (a rename, a
+	// new browser URL) arrive in each Update.
+	Outpost Info
+	// Settings are the outpost's settings as first fetched; each Update
+	// carries the current ones.
+	Settings Settings
+	// API is the client for the core, authenticated with the outpost's
+	// token (which may rotate).
+	API *Client
+	// Logger follows the outpost's live log level. Never nil when the
+	// outpost builds the provider.
+	Logger *slog.Logger
+	// Registerer is where the provider registers its collectors: the
+	// host's registry for an embedded outpost. Never nil when the outpost
+	// builds the provider.
+	Registerer prometheus.Registerer
+	// Certificates fetches and caches the core's certificate/key pairs.
+	Certificates *Certificates
 }
 
 // MessageHandler is implemented by providers that act on control channel
@@ -45,8 +73,6 @@ type MessageHandler interface {
 
 // Update is a configuration fetched from the core.
 type Update struct {
-	// Env is the same pointer for the outpost's whole life.
-	Env *Env
 	// Outpost describes the outpost object the token belongs to.
 	Outpost Info
 	// Settings is the outpost's decoded configuration.
@@ -54,18 +80,6 @@ type Update struct {
 	// Providers holds the items of /api/v3/outposts/<type>/, every page, in
 	// the core's JSON. Each provider decodes its own wire type.
 	Providers []json.RawMessage
-}
-
-// Env is what the outpost lends its provider.
-type Env struct {
-	// API is the client for the core, authenticated with the outpost token.
-	API *Client
-	// Logger follows the outpost's live log level. Never nil.
-	Logger *slog.Logger
-	// Registerer is where providers register their collectors. Never nil.
-	Registerer prometheus.Registerer
-	// Certificates fetches and caches certificate/key pairs by id.
-	Certificates *Certificates
 }
 
 // Info identifies an outpost and the running instance of it.

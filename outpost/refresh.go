@@ -15,9 +15,26 @@ import (
 // reconnect or Refresh asked for. Refreshes never overlap, so Apply is
 // never called concurrently. The provider may serve once Apply first
 // succeeded, in whole or in part (o.applied).
+//
+// The first refresh waits, at most firstDialWait, for the control channel's
+// first dial: once the channel is up, a change in the core reaches the
+// outpost as a trigger, so a first configuration fetched after that misses
+// nothing. It then fetches the outpost again, since start-up fetched it
+// before. Should the channel come up later, a refresh follows it.
 func (o *Outpost) refreshLoop(ctx context.Context, prov Provider, first instance) {
 	b := backoff{min: retryMin, max: retryMax}
 	inst := &first
+	t := time.NewTimer(firstDialWait)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return
+	case <-o.firstDial:
+		inst = nil
+	case <-t.C:
+	}
+	t.Stop()
+	o.firstRefreshStarted.Store(true)
 	for {
 		err := o.refresh(ctx, prov, inst)
 		inst = nil
@@ -63,6 +80,10 @@ func (o *Outpost) refreshLoop(ctx context.Context, prov Provider, first instance
 	}
 }
 
+// firstDialWait bounds how long the first configuration waits for the
+// control channel.
+const firstDialWait = 2 * time.Second
+
 func (o *Outpost) refreshLogged(ctx context.Context, prov Provider, reason string) {
 	if err := o.refresh(ctx, prov, nil); err != nil && ctx.Err() == nil {
 		o.log.Warn("refresh failed; keeping the last good configuration", "reason", reason, "error", err)
@@ -95,7 +116,7 @@ func (o *Outpost) refresh(ctx context.Context, prov Provider, inst *instance) er
 		}
 		inst = &fetched
 	}
-	if inst.Type != prov.Type() {
+	if b := o.provider.Load(); b != nil && inst.Type != b.typ {
 		return fmt.Errorf("%w: the outpost's type changed to %q; restart to serve it", ErrUnsupportedType, inst.Type)
 	}
 	settings, err := DecodeSettings(inst.Config)
@@ -118,19 +139,11 @@ func (o *Outpost) refresh(ctx context.Context, prov Provider, inst *instance) er
 	if inst.Managed == "" {
 		o.level.Set(settings.SlogLevel())
 	}
-	info := Info{
-		PK:           inst.PK,
-		Name:         inst.Name,
-		Type:         inst.Type,
-		Managed:      inst.Managed,
-		InstanceUUID: o.instance,
-		Version:      o.cfg.Version,
-		BrowserURL:   o.browserURL(settings),
-	}
-	err = prov.Apply(ctx, Update{Env: o.env, Outpost: info, Settings: settings, Providers: objects})
+	info := o.info(*inst, settings)
+	err = prov.Apply(ctx, Update{Outpost: info, Settings: settings, Providers: objects})
 	var partial *ApplyError
 	if err != nil && !errors.As(err, &partial) {
-		return fmt.Errorf("provider %s: applying configuration: %w", prov.Type(), err)
+		return fmt.Errorf("provider %s: applying configuration: %w", inst.Type, err)
 	}
 	// Applied, in whole or in part: the provider has something to answer
 	// with (its applications, or 503s when every object was refused), so
@@ -159,6 +172,19 @@ func (o *Outpost) refresh(ctx context.Context, prov Provider, inst *instance) er
 		o.log.Info("starting authentik outpost", "outpost", info.Name, "version", o.cfg.Version, "hash", hash)
 	}
 	return nil
+}
+
+// info describes the outpost inst to its provider.
+func (o *Outpost) info(inst instance, s Settings) Info {
+	return Info{
+		PK:           inst.PK,
+		Name:         inst.Name,
+		Type:         inst.Type,
+		Managed:      inst.Managed,
+		InstanceUUID: o.instance,
+		Version:      o.cfg.Version,
+		BrowserURL:   o.browserURL(s),
+	}
 }
 
 // setInfoMetrics keeps one info series per instance: a renamed outpost

@@ -39,7 +39,7 @@ func TestTestCoreDownThenUp(t *testing.T) {
 	s := startTestCore(t)
 	s.Stop()
 	p := &testProvider{typ: "proxy"}
-	o := newOutpost(t, outpost.Config{CoreURL: s.URL() + "/", Token: s.Token("demo-proxy"), Providers: []outpost.Provider{p}})
+	o := newOutpost(t, outpost.Config{CoreURL: s.URL() + "/", Token: s.Token("demo-proxy"), Providers: factories(p)})
 	runOutpost(t, o)
 	time.Sleep(500 * time.Millisecond)
 	if p.applied() != 0 {
@@ -65,7 +65,7 @@ func TestTestCoreTokenRejected(t *testing.T) {
 	s := startTestCore(t)
 	log, logs := newLogger(slog.LevelDebug)
 	o := newOutpost(t, outpost.Config{CoreURL: s.URL(), Token: "not-a-token", Logger: log,
-		Providers: []outpost.Provider{&testProvider{typ: "proxy"}}})
+		Providers: factories(&testProvider{typ: "proxy"})})
 	stop := runOutpost(t, o)
 	eventually(t, "the permanent error", func() bool { return len(logs.records("failed permanently")) > 0 })
 	time.Sleep(2 * time.Second)
@@ -83,7 +83,7 @@ func TestTestCoreLiveChanges(t *testing.T) {
 	p := &testProvider{typ: "proxy"}
 	o := newOutpost(t, outpost.Config{CoreURL: s.URL(), Token: s.Token("demo-proxy"),
 		Logger:    slog.New(slog.NewJSONHandler(new(logBuffer), &slog.HandlerOptions{Level: outpost.LevelTrace})),
-		Providers: []outpost.Provider{p}})
+		Providers: factories(p)})
 	runOutpost(t, o)
 	if err := s.WaitConnected(waitCtx(t), "demo-proxy", 1); err != nil {
 		t.Fatal(err)
@@ -140,9 +140,9 @@ func TestTestCoreTwoOutpostsOneRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	pp, pl := &testProvider{typ: "proxy"}, &testProvider{typ: "ldap"}
 	op := newOutpost(t, outpost.Config{CoreURL: s.URL(), Token: s.Token("demo-proxy"), Registerer: reg,
-		Providers: []outpost.Provider{pp, pl}})
+		Providers: factories(pp, pl)})
 	ol := newOutpost(t, outpost.Config{CoreURL: s.URL(), Token: s.Token("demo-ldap"), Registerer: reg,
-		Providers: []outpost.Provider{pp, pl}})
+		Providers: factories(pp, pl)})
 	runOutpost(t, op)
 	runOutpost(t, ol)
 	eventually(t, "both applied and connected", func() bool {

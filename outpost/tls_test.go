@@ -24,7 +24,7 @@ func TestInsecureTLS(t *testing.T) {
 
 	t.Run("insecure", func(t *testing.T) {
 		p := &testProvider{typ: "test"}
-		o := newOutpost(t, outpost.Config{CoreURL: core.url(), Insecure: true, Providers: []outpost.Provider{p}})
+		o := newOutpost(t, outpost.Config{CoreURL: core.url(), Insecure: true, Providers: factories(p)})
 		runOutpost(t, o)
 		eventually(t, "apply and websocket over TLS", func() bool { return p.applied() > 0 && o.Connected() })
 	})
@@ -32,7 +32,7 @@ func TestInsecureTLS(t *testing.T) {
 		log, logs := newLogger(slog.LevelDebug)
 		p := &testProvider{typ: "test"}
 		before := core.count("/outposts/instances/")
-		o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: []outpost.Provider{p}, Logger: log})
+		o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: factories(p), Logger: log})
 		stop := runOutpost(t, o)
 		eventually(t, "the certificate error", func() bool {
 			return len(logs.records("fetching outpost configuration failed")) > 0
@@ -79,7 +79,7 @@ func TestHelloDuringSlowRefresh(t *testing.T) {
 	core := newFakeCore(t, testOutpost())
 	core.start("")
 	p := &slowProvider{testProvider: testProvider{typ: "test"}, release: make(chan struct{})}
-	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: []outpost.Provider{p}})
+	o := newOutpost(t, outpost.Config{CoreURL: core.url(), Providers: factories(p)})
 	defer close(p.release)
 	runOutpost(t, o)
 	eventually(t, "first apply and hello", func() bool { return p.applied() == 1 && len(core.helloList()) == 1 })

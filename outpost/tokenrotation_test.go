@@ -26,7 +26,7 @@ func TestTokenFileRotationEndToEnd(t *testing.T) {
 	core := newFakeCore(t, op)
 	core.start("")
 	p := &testProvider{typ: "test"}
-	o, err := outpost.New(outpost.Config{CoreURL: core.url(), TokenFile: path, Providers: []outpost.Provider{p}})
+	o, err := outpost.New(outpost.Config{CoreURL: core.url(), TokenFile: path, Providers: factories(p)})
 	if err != nil {
 		t.Fatal(err)
 	}

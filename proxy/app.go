@@ -126,7 +126,7 @@ func (a *application) initOIDC(w wireOIDC, u outpost.Update) error {
 			hostHeader, protoHeader = b.Host, b.Scheme
 		}
 	}
-	base := a.p.coreClient(u.Env)
+	base := a.p.coreClient()
 	a.core = base
 	if hostHeader != "" {
 		rt := base.Transport

@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -18,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/akoutpost/akoutpost/metrics"
 	"github.com/akoutpost/akoutpost/outpost"
 )
 
@@ -82,22 +79,6 @@ type routes struct {
 // checked on its own: one with a bad external host, regex or certificate is
 // skipped with an error logged and returned, while the others are served.
 func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
-	if u.Env != nil {
-		p.env.Store(u.Env)
-		if p.cfg.Logger == nil && u.Env.Logger != nil {
-			p.log.Store(u.Env.Logger)
-		}
-		if u.Env.Registerer != nil {
-			p.metricsOnce.Do(func() {
-				m, err := metrics.NewProxy(u.Env.Registerer)
-				if err != nil {
-					p.logger().Error("registering proxy metrics", "error", err)
-					return
-				}
-				p.metrics.Store(m)
-			})
-		}
-	}
 	log := p.logger()
 	next := &routes{
 		byHost: make(map[string]*application),
@@ -256,7 +237,7 @@ func (p *Provider) buildApp(ctx context.Context, w wireConfig, u outpost.Update)
 		a.initUpstream()
 	}
 	if w.Certificate != nil && *w.Certificate != "" {
-		cert, err := p.fetchCertificate(ctx, u.Env, *w.Certificate)
+		cert, err := p.fetchCertificate(ctx, *w.Certificate)
 		if err != nil {
 			return nil, fmt.Errorf("certificate %s: %w", *w.Certificate, err)
 		}
@@ -266,11 +247,11 @@ func (p *Provider) buildApp(ctx context.Context, w wireConfig, u outpost.Update)
 }
 
 // fetchCertificate gets a keypair through the outpost's certificate cache.
-func (p *Provider) fetchCertificate(ctx context.Context, env *outpost.Env, id string) (*tls.Certificate, error) {
-	if env == nil || env.Certificates == nil {
-		return nil, errors.New("no certificate source in the outpost environment")
+func (p *Provider) fetchCertificate(ctx context.Context, id string) (*tls.Certificate, error) {
+	if p.deps.Certificates == nil {
+		return nil, errors.New("the provider was built without the outpost's certificates")
 	}
-	return env.Certificates.Get(ctx, id)
+	return p.deps.Certificates.Get(ctx, id)
 }
 
 func parseHTTPURL(s string) (*url.URL, error) {
@@ -293,16 +274,14 @@ func parseHTTPURL(s string) (*url.URL, error) {
 }
 
 // coreClient returns the HTTP client for the core's OAuth2 endpoints.
-func (p *Provider) coreClient(env *outpost.Env) *http.Client {
+func (p *Provider) coreClient() *http.Client {
 	if p.cfg.HTTPClient != nil {
 		return p.cfg.HTTPClient
 	}
-	if env != nil && env.API != nil {
-		if rt := env.API.Transport(); rt != nil {
+	if p.deps.API != nil {
+		if rt := p.deps.API.Transport(); rt != nil {
 			return &http.Client{Transport: rt, Timeout: 30 * time.Second}
 		}
 	}
 	return &http.Client{Timeout: 30 * time.Second}
 }
-
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

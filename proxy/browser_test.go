@@ -79,12 +79,8 @@ func TestBrowserLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(core.Close)
-	p, err := proxy.New(proxy.Config{HTTPListener: ln})
-	if err != nil {
-		t.Fatal(err)
-	}
 	o, err := outpost.New(outpost.Config{
-		CoreURL: core.URL(), Token: core.Token("proxy-outpost"), Providers: []outpost.Provider{p}, UpdateJitter: -1,
+		CoreURL: core.URL(), Token: core.Token("proxy-outpost"), Providers: map[string]outpost.Factory{"proxy": proxy.Factory(proxy.Config{HTTPListener: ln})}, UpdateJitter: -1,
 	})
 	if err != nil {
 		t.Fatal(err)

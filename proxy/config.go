@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,17 +15,13 @@ import (
 	"github.com/akoutpost/akoutpost/metrics"
 	"github.com/akoutpost/akoutpost/outpost"
 	"github.com/akoutpost/akoutpost/proxy/session"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures a [Provider]. The zero value is usable: no listeners
 // (mount the provider as an http.Handler), sessions in memory, keys from
 // the core.
 type Config struct {
-	// Logger receives operator logs. nil discards. After the first Apply the
-	// outpost's logger (which follows the live log level) is used instead
-	// when Logger is nil.
-	Logger *slog.Logger
-
 	// HTTPListener and HTTPSListener are served by Serve. nil means that
 	// listener is not served. The HTTPS listener gets TLS from the provider:
 	// each application's certificate by SNI, else a self-signed one.
@@ -45,8 +42,9 @@ type Config struct {
 	Now func() time.Time
 
 	// HTTPClient calls the core's OAuth2 endpoints (token exchange,
-	// introspection, JWKS). nil means a client on the outpost API client's
-	// transport (same TLS settings as the core connection).
+	// introspection, JWKS). nil means a client on the transport of the
+	// outpost's API client (same TLS settings and address as the core
+	// connection).
 	HTTPClient *http.Client
 
 	// TrustedProxies lists the peers whose X-Forwarded-Host,
@@ -84,16 +82,14 @@ type Config struct {
 
 // Provider is the proxy outpost provider. Create it with [New].
 type Provider struct {
-	cfg   Config
-	log   atomic.Pointer[slog.Logger]
-	store session.Store
-	now   func() time.Time
+	cfg     Config
+	deps    outpost.Deps
+	log     *slog.Logger
+	metrics *metrics.Proxy
+	store   session.Store
+	now     func() time.Time
 
 	routes atomic.Pointer[routes]
-	env    atomic.Pointer[outpost.Env]
-
-	metricsOnce sync.Once
-	metrics     atomic.Pointer[metrics.Proxy]
 
 	fallbackOnce sync.Once
 	fallbackCert *tlsCertResult
@@ -113,8 +109,12 @@ var (
 	_ http.Handler           = (*Provider)(nil)
 )
 
-// New returns a provider for cfg. It validates cfg and does no I/O.
-func New(cfg Config) (*Provider, error) {
+// New returns a provider for cfg with what the outpost lends it (see
+// [outpost.Factory]): its logger, its registry for the proxy metrics, its
+// API client, whose transport reaches the core's OAuth2 endpoints, and its
+// certificates. A nil Logger discards and a nil Registerer keeps the
+// metrics private. It validates cfg and does no I/O.
+func New(d outpost.Deps, cfg Config) (*Provider, error) {
 	for _, p := range cfg.TrustedProxies {
 		if !p.IsValid() {
 			return nil, errors.New("proxy: invalid prefix in TrustedProxies")
@@ -126,26 +126,43 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.CookieSecret != nil && len(cfg.CookieSecret) < 16 {
 		return nil, errors.New("proxy: CookieSecret must be at least 16 bytes")
 	}
-	p := &Provider{cfg: cfg, store: cfg.SessionStore, now: cfg.Now}
+	p := &Provider{cfg: cfg, deps: d, log: d.Logger, store: cfg.SessionStore, now: cfg.Now}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	reg := d.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := metrics.NewProxy(reg)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	p.metrics = m
 	if p.store == nil {
 		p.store = &session.Memory{Now: cfg.Now}
 	}
 	if p.now == nil {
 		p.now = time.Now
 	}
-	l := cfg.Logger
-	if l == nil {
-		l = discardLogger()
-	}
-	p.log.Store(l)
 	p.routes.Store(&routes{})
 	return p, nil
 }
 
-// Type implements [outpost.Provider]; it is "proxy".
-func (p *Provider) Type() string { return "proxy" }
+func (p *Provider) logger() *slog.Logger { return p.log }
 
-func (p *Provider) logger() *slog.Logger { return p.log.Load() }
+// Factory returns the [outpost.Factory] of proxy outposts: it builds a
+// provider for cfg with what the outpost lends. A host that mounts the
+// provider gets it from [outpost.Outpost.Provider].
+func Factory(cfg Config) outpost.Factory {
+	return func(_ context.Context, d outpost.Deps) (outpost.Provider, error) {
+		p, err := New(d, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+}
 
 // HandleMessage implements [outpost.MessageHandler]. A session-end message
 // (instruction 4) ends every session, of every application, whose login

@@ -53,11 +53,7 @@ func TestCoreAtInternalAddress(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := proxy.New(proxy.Config{HTTPListener: ln, StrictHost: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			o := runOutpost(t, outpost.Config{CoreURL: coreURL, Token: core.Token("proxy-outpost"), Providers: []outpost.Provider{p}})
+			o := runOutpost(t, outpost.Config{CoreURL: coreURL, Token: core.Token("proxy-outpost"), Providers: map[string]outpost.Factory{"proxy": proxy.Factory(proxy.Config{HTTPListener: ln, StrictHost: true})}})
 
 			// A browser: the applications are the outpost, the public
 			// names of the core reach the test core's TCP listener.

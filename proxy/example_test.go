@@ -16,7 +16,9 @@ import (
 // calls Apply with the core's configuration; here one provider object is
 // given by hand to show what the provider consumes.
 func Example() {
-	p, err := proxy.New(proxy.Config{
+	// A zero Deps: no registry to share, no core to fetch certificates
+	// from. An outpost's factory passes its own.
+	p, err := proxy.New(outpost.Deps{}, proxy.Config{
 		StrictHost:   true,
 		SessionStore: &session.Memory{},
 	})

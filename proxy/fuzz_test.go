@@ -6,13 +6,15 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/akoutpost/akoutpost/outpost"
 )
 
 // fuzzApps builds one proxy-mode and one forward_domain application
 // without any network.
 func fuzzApps(tb testing.TB) (single, domain *application) {
 	tb.Helper()
-	p, err := New(Config{})
+	p, err := New(outpost.Deps{}, Config{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -8,10 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/akoutpost/akoutpost/metrics"
 )
 
 // cannedTransport writes each request as the transport would and answers
@@ -40,11 +36,6 @@ func (cannedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // same with no auth, both with a canned upstream.
 func BenchmarkProxyHandler(b *testing.B) {
 	e := newTestEnv(b, Config{})
-	m, err := metrics.NewProxy(prometheus.NewRegistry())
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.p.metrics.Store(m)
 	if err := e.apply(app{name: "app", external: "http://app.test"}); err != nil {
 		b.Fatal(err)
 	}

@@ -45,13 +45,24 @@ func newTestEnv(t testing.TB, cfg Config, apps ...app) *testEnv {
 	return newTestEnvUpstream(t, cfg, http.HandlerFunc(echo), apps...)
 }
 
+// newTestEnvDeps is newTestEnv with what an outpost would lend.
+func newTestEnvDeps(t testing.TB, d outpost.Deps, cfg Config, apps ...app) *testEnv {
+	t.Helper()
+	return newTestEnvWith(t, d, cfg, http.HandlerFunc(echo), apps...)
+}
+
 // newTestEnvUpstream is newTestEnv with another upstream than echo.
 func newTestEnvUpstream(t testing.TB, cfg Config, upstream http.Handler, apps ...app) *testEnv {
+	t.Helper()
+	return newTestEnvWith(t, outpost.Deps{}, cfg, upstream, apps...)
+}
+
+func newTestEnvWith(t testing.TB, d outpost.Deps, cfg Config, upstream http.Handler, apps ...app) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, idp: newFakeIDP(t)}
 	e.upstream = httptest.NewServer(upstream)
 	t.Cleanup(e.upstream.Close)
-	p, err := New(cfg)
+	p, err := New(d, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

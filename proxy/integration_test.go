@@ -42,17 +42,13 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := proxy.New(proxy.Config{HTTPListener: ln, HTTPSListener: tlsLn, StrictHost: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := runOutpost(t, outpost.Config{CoreURL: core.URL(), Token: core.Token("proxy-outpost"), Providers: []outpost.Provider{p}})
+	o := runOutpost(t, outpost.Config{CoreURL: core.URL(), Token: core.Token("proxy-outpost"), Providers: map[string]outpost.Factory{"proxy": proxy.Factory(proxy.Config{HTTPListener: ln, HTTPSListener: tlsLn, StrictHost: true})}})
 	select {
 	case <-o.Ready():
 	case <-time.After(20 * time.Second):
 		t.Fatal("the outpost never configured the proxy provider")
 	}
-	return &stack{core: core, provider: p, addr: ln.Addr().String(), tlsAddr: tlsLn.Addr().String()}
+	return &stack{core: core, provider: o.Provider().(*proxy.Provider), addr: ln.Addr().String(), tlsAddr: tlsLn.Addr().String()}
 }
 
 // startCore starts an echo upstream and the test core of

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/akoutpost/akoutpost/internal/syncbuf"
+	"github.com/akoutpost/akoutpost/outpost"
 )
 
 // TestForwardAuthLogHygiene: a forward-auth check whose original request
@@ -23,7 +24,7 @@ func TestForwardAuthLogHygiene(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e := newTestEnv(t, Config{Logger: logger, Now: clock},
+	e := newTestEnvDeps(t, outpost.Deps{Logger: logger}, Config{Now: clock},
 		app{name: "single", mode: "forward_single", external: "http://single.test"})
 	addr := e.srv.Listener.Addr().String()
 

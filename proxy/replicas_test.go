@@ -24,7 +24,7 @@ import (
 // using store, and returns a client that reaches it for ".test" hosts.
 func (e *testEnv) replica(t *testing.T, store session.Store) (*Provider, *http.Transport) {
 	t.Helper()
-	p, err := New(Config{SessionStore: store})
+	p, err := New(outpost.Deps{}, Config{SessionStore: store})
 	if err != nil {
 		t.Fatal(err)
 	}

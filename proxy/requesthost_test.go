@@ -4,6 +4,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"testing"
+
+	"github.com/akoutpost/akoutpost/outpost"
 )
 
 // TestRequestHost: behind nginx's documented snippet the outpost location
@@ -12,7 +14,7 @@ import (
 // count only from a trusted peer, so a client cannot pick an application
 // by sending them itself.
 func TestRequestHost(t *testing.T) {
-	p, err := New(Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	p, err := New(outpost.Deps{}, Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/akoutpost/akoutpost/metrics"
+	"github.com/akoutpost/akoutpost/outpost"
 )
 
 // cookieValue must find what (*http.Request).Cookie finds: the session
@@ -127,13 +128,9 @@ func TestIdentityHeadersSurviveConnectionHeader(t *testing.T) {
 // method actually seen, bounded for unknown methods, and a new metrics
 // registry or outpost name is not served from the cache.
 func TestRequestMetricsCached(t *testing.T) {
-	e := newTestEnv(t, Config{}, app{name: "app", external: "http://app.test"})
 	reg := prometheus.NewRegistry()
-	m, err := metrics.NewProxy(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.p.metrics.Store(m)
+	e := newTestEnvDeps(t, outpost.Deps{Registerer: reg}, Config{}, app{name: "app", external: "http://app.test"})
+	m := e.p.metrics
 	a := e.p.routes.Load().all[0]
 	ck := sessionCookie(t, a, fixedClaims())
 	for _, method := range []string{"GET", "GET", "POST", "BREW", "PURGE"} {

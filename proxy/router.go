@@ -52,17 +52,13 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := p.logger()
 	if !log.Enabled(r.Context(), slog.LevelDebug) {
 		app.ServeHTTP(w, r)
-		if m := p.metrics.Load(); m != nil {
-			app.requestObserver(m, rt.info.Name, r.Method).Observe(time.Since(start).Seconds())
-		}
+		app.requestObserver(p.metrics, rt.info.Name, r.Method).Observe(time.Since(start).Seconds())
 		return
 	}
 	// The access log needs the status.
 	rec := &statusWriter{ResponseWriter: w}
 	app.ServeHTTP(rec, r)
-	if m := p.metrics.Load(); m != nil {
-		app.requestObserver(m, rt.info.Name, r.Method).Observe(time.Since(start).Seconds())
-	}
+	app.requestObserver(p.metrics, rt.info.Name, r.Method).Observe(time.Since(start).Seconds())
 	log.LogAttrs(r.Context(), slog.LevelDebug, "request",
 		slog.String("provider", app.name), slog.String("method", r.Method),
 		slog.String("host", truncate(host, 100)), slog.String("path", truncate(r.URL.Path, 200)),
@@ -94,11 +90,7 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (p *Provider) observe(rt *routes, r *http.Request, host, typ string, start time.Time) {
-	m := p.metrics.Load()
-	if m == nil {
-		return
-	}
-	m.RequestDuration.WithLabelValues(rt.info.Name, methodLabel(r.Method), host, typ).
+	p.metrics.RequestDuration.WithLabelValues(rt.info.Name, methodLabel(r.Method), host, typ).
 		Observe(time.Since(start).Seconds())
 }
 

@@ -28,7 +28,7 @@ func listen(t *testing.T) net.Listener {
 
 func TestServeHTTPAndHTTPS(t *testing.T) {
 	httpLn, httpsLn := listen(t), listen(t)
-	p, err := New(Config{HTTPListener: httpLn, HTTPSListener: httpsLn})
+	p, err := New(outpost.Deps{}, Config{HTTPListener: httpLn, HTTPSListener: httpsLn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestServeDrains(t *testing.T) {
 }
 
 func TestServeWithoutListeners(t *testing.T) {
-	p, _ := New(Config{})
+	p, _ := New(outpost.Deps{}, Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := p.Serve(ctx); err != nil {
@@ -157,7 +157,7 @@ func TestNewValidates(t *testing.T) {
 		"short secret":     {CookieSecret: []byte("short")},
 		"negative timeout": {ShutdownTimeout: -1},
 	} {
-		if _, err := New(cfg); err == nil {
+		if _, err := New(outpost.Deps{}, cfg); err == nil {
 			t.Errorf("%s: New succeeded", name)
 		}
 	}
@@ -168,10 +168,9 @@ func TestNewValidates(t *testing.T) {
 // raw Host header).
 func TestMetricsBoundedHosts(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	e := newTestEnv(t, Config{StrictHost: true})
+	e := newTestEnvDeps(t, outpost.Deps{Registerer: reg}, Config{StrictHost: true})
 	raw := []json.RawMessage{e.wire(app{name: "app", external: "http://app.test", skip: "^/"})}
 	if err := e.p.Apply(context.Background(), outpost.Update{
-		Env:       &outpost.Env{Registerer: reg, Logger: discardLogger()},
 		Outpost:   outpost.Info{Name: "test-outpost", BrowserURL: e.idp.srv.URL},
 		Providers: raw,
 	}); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/akoutpost/akoutpost/outpost"
 	"github.com/akoutpost/akoutpost/proxy/session"
 )
 
@@ -28,7 +29,7 @@ func TestSessionCacheFollowsTheStore(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			now := time.Now()
-			p, err := New(Config{Now: func() time.Time { return now }})
+			p, err := New(outpost.Deps{}, Config{Now: func() time.Time { return now }})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -100,12 +100,8 @@ func startOutpost(t *testing.T, edits map[string]map[string]any) *startedOutpost
 		t.Fatal(err)
 	}
 	logs := &syncbuf.Buffer{}
-	p, err := proxy.New(proxy.Config{HTTPListener: ln, StrictHost: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	o := runOutpost(t, outpost.Config{CoreURL: core.URL(), Token: core.Token("proxy-outpost"),
-		Providers: []outpost.Provider{p}, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+		Providers: map[string]outpost.Factory{"proxy": proxy.Factory(proxy.Config{HTTPListener: ln, StrictHost: true})}, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	return &startedOutpost{core: core, outpost: o, addr: ln.Addr().String(), logs: logs}
 }
 

@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/akoutpost/akoutpost/metrics"
 	"github.com/akoutpost/akoutpost/proxy/session"
 )
 
@@ -39,11 +36,6 @@ func BenchmarkProxyHandlerStore(b *testing.B) {
 	var sides []*side
 	for _, st := range []session.Store{&session.Memory{}, file, loadOnly{reads}} {
 		e := newTestEnv(b, Config{SessionStore: st})
-		m, err := metrics.NewProxy(prometheus.NewRegistry())
-		if err != nil {
-			b.Fatal(err)
-		}
-		e.p.metrics.Store(m)
 		if err := e.apply(app{name: "app", external: "http://app.test"}); err != nil {
 			b.Fatal(err)
 		}

@@ -60,11 +60,7 @@ func traefikForwardAuth(t *testing.T, domain bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := proxy.New(proxy.Config{HTTPListener: ln, StrictHost: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := runOutpost(t, outpost.Config{CoreURL: core.URL(), Token: core.Token("proxy-outpost"), Providers: []outpost.Provider{p}})
+	o := runOutpost(t, outpost.Config{CoreURL: core.URL(), Token: core.Token("proxy-outpost"), Providers: map[string]outpost.Factory{"proxy": proxy.Factory(proxy.Config{HTTPListener: ln, StrictHost: true})}})
 	select {
 	case <-o.Ready():
 	case <-time.After(20 * time.Second):

@@ -77,12 +77,8 @@ func BenchmarkUpdateToServing(b *testing.B) {
 		b.Fatal(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p, err := proxy.New(proxy.Config{HTTPListener: ln, StrictHost: true, Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
 	o, err := outpost.New(outpost.Config{
-		CoreURL: core.URL(), Token: core.Token("bench-outpost"), Providers: []outpost.Provider{p},
+		CoreURL: core.URL(), Token: core.Token("bench-outpost"), Providers: map[string]outpost.Factory{"proxy": proxy.Factory(proxy.Config{HTTPListener: ln, StrictHost: true})},
 		UpdateJitter: -1, Logger: quiet,
 	})
 	if err != nil {

@@ -155,9 +155,7 @@ type timedTransport struct {
 func (t *timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	start := time.Now()
 	resp, err := t.rt.RoundTrip(r)
-	if m := t.a.p.metrics.Load(); m != nil {
-		t.a.upstreamObserver(m, r.Method).Observe(time.Since(start).Seconds())
-	}
+	t.a.upstreamObserver(t.a.p.metrics, r.Method).Observe(time.Since(start).Seconds())
 	return resp, err
 }
 

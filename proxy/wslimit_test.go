@@ -23,6 +23,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/akoutpost/akoutpost/internal/syncbuf"
+	"github.com/akoutpost/akoutpost/outpost"
 )
 
 // frame encodes one websocket frame with a payload of n bytes (only the
@@ -173,7 +174,7 @@ func wsEcho(got chan<- int) http.Handler {
 func wsLimitEnv(t *testing.T) (*testEnv, *http.Client, *syncbuf.Buffer, chan int) {
 	t.Helper()
 	logs := &syncbuf.Buffer{}
-	e := newTestEnv(t, Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	e := newTestEnvDeps(t, outpost.Deps{Logger: slog.New(slog.NewTextHandler(logs, nil))}, Config{})
 	got := make(chan int, 100)
 	e.upstream = httptest.NewServer(wsEcho(got))
 	t.Cleanup(e.upstream.Close)

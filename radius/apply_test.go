@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/url"
+	"strings"
 	"testing"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/akoutpost/akoutpost/outpost"
 )
@@ -18,15 +16,18 @@ import (
 // although the good objects were installed. It is refused alone, named in
 // an *outpost.ApplyError; a broken update of an object that served keeps
 // its previous version.
-func TestApplyRefusesOneObject(t *testing.T) {
-	u, _ := url.Parse("http://127.0.0.1:1")
-	api, err := outpost.NewClient(outpost.ClientConfig{URL: u, Token: "t"})
+// testDeps lends a provider a client for a core that is never called.
+func testDeps(t testing.TB) outpost.Deps {
+	t.Helper()
+	api, err := outpost.NewClient(outpost.ClientConfig{URL: &url.URL{Scheme: "http", Host: "127.0.0.1:1"}, Token: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &outpost.Env{API: api, Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry(),
-		Certificates: outpost.NewCertificates(api, nil)}
-	p, err := New(Config{})
+	return outpost.Deps{API: api, Certificates: outpost.NewCertificates(api, nil)}
+}
+
+func TestApplyRefusesOneObject(t *testing.T) {
+	p, err := New(testDeps(t), Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestApplyRefusesOneObject(t *testing.T) {
 		return b
 	}
 	apply := func(objs ...json.RawMessage) (*outpost.ApplyError, []string) {
-		err := p.Apply(context.Background(), outpost.Update{Env: env, Providers: objs})
+		err := p.Apply(context.Background(), outpost.Update{Providers: objs})
 		var ae *outpost.ApplyError
 		if err != nil && !errors.As(err, &ae) {
 			t.Fatalf("Apply: %v, want nil or an *outpost.ApplyError", err)
@@ -70,5 +71,11 @@ func TestApplyRefusesOneObject(t *testing.T) {
 
 	if ae, served = apply(good(1, "wifi"), good(2, "vpn")); ae != nil || len(served) != 2 {
 		t.Fatalf("all good: %+v, served %v", ae, served)
+	}
+}
+
+func TestNewNeedsTheAPIClient(t *testing.T) {
+	if _, err := New(outpost.Deps{}, Config{}); err == nil || !strings.Contains(err.Error(), "API client") {
+		t.Errorf("New without an API client: %v, want an error naming it", err)
 	}
 }

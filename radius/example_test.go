@@ -48,14 +48,10 @@ entries:
 		fmt.Println(err)
 		return
 	}
-	provider, err := radius.New(radius.Config{RADIUSConn: conn})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
 	o, err := outpost.New(outpost.Config{CoreURL: core.URL(), Token: core.Token("radius"),
-		Providers: []outpost.Provider{provider}, Registerer: prometheus.NewRegistry(),
-		Logger: slog.New(slog.DiscardHandler)})
+		Providers:  map[string]outpost.Factory{"radius": radius.Factory(radius.Config{RADIUSConn: conn})},
+		Registerer: prometheus.NewRegistry(),
+		Logger:     slog.New(slog.DiscardHandler)})
 	if err != nil {
 		fmt.Println(err)
 		return

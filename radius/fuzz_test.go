@@ -23,7 +23,7 @@ func FuzzPacket(f *testing.F) {
 		f.Fatal(err)
 	}
 	st := &state{providers: []*providerConfig{cfg}, outpostName: "o"}
-	p, err := New(Config{})
+	p, err := New(testDeps(f), Config{})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func FuzzEAP(f *testing.F) {
 	f.Add([]byte{1, eapTypeNak, eapTypeTLS, 6, eapTypeTLS, 0, 0x16, 3, 1, 0, 1})
 	f.Add([]byte{3, eapTypeNak, eapTypeTLS, eapTypePEAP, 5, eapTypeTLS, 0xa0, 0, 0, 0, 2})
 	f.Fuzz(func(t *testing.T, steps []byte) {
-		p, err := New(Config{})
+		p, err := New(testDeps(t), Config{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -39,7 +39,7 @@ type checkAccess struct {
 // answer authenticates one request and encodes the reply; nil means no
 // reply is to be sent.
 func (p *Provider) answer(ctx context.Context, req *request) (reply []byte) {
-	l := p.env.Load()
+	l := p.lent()
 	start := p.cfg.Now()
 	app := req.cfg.AppSlug
 	log := p.logger().With("client", req.from.String(), "app", app)
@@ -48,9 +48,7 @@ func (p *Provider) answer(ctx context.Context, req *request) (reply []byte) {
 			log.Error("answering a RADIUS request panicked", "panic", fmt.Sprint(r))
 			reply = p.rejectReply(req, rejectInternal, nil)
 		}
-		if l != nil {
-			l.metrics.RequestDuration.WithLabelValues(req.st.outpostName, app).Observe(p.cfg.Now().Sub(start).Seconds())
-		}
+		l.metrics.RequestDuration.WithLabelValues(req.st.outpostName, app).Observe(p.cfg.Now().Sub(start).Seconds())
 	}()
 	rctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
 	defer cancel()
@@ -137,10 +135,7 @@ func (p *Provider) verify(ctx context.Context, req *request, username, password 
 func (p *Provider) runFlow(ctx context.Context, req *request, fr flow.Request, log *slog.Logger) (radius.Attributes, string) {
 	pkt := req.packet
 	username := fr.Username
-	l := p.env.Load()
-	if l == nil {
-		return nil, rejectFlowError
-	}
+	l := p.lent()
 	fr.Flow, fr.RemoteIP = req.cfg.AuthFlow, req.key.src.Addr().String()
 	fr.Query = url.Values{"goauthentik.io/outpost/radius": {"true"}}
 	res, err := l.executor.Run(ctx, fr)

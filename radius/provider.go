@@ -16,14 +16,12 @@ import (
 	"github.com/akoutpost/akoutpost/metrics"
 	"github.com/akoutpost/akoutpost/outpost"
 	"github.com/akoutpost/akoutpost/outpost/flow"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures a [Provider]. The zero value of every field but RADIUS
 // works; without RADIUS the provider serves nothing.
 type Config struct {
-	// Logger receives the provider's records; nil uses the outpost's
-	// logger from the first Apply.
-	Logger *slog.Logger
 	// RADIUSConn is the UDP socket authentication requests arrive on
 	// (AUTHENTIK_LISTEN__RADIUS, 0.0.0.0:1812), the counterpart of the
 	// other providers' listeners. Serve closes it. Nil: not served.
@@ -53,12 +51,10 @@ type Config struct {
 // Provider serves the RADIUS providers of an outpost: PAP Access-Requests
 // authenticated by the providers' flows. Create it with [New].
 type Provider struct {
-	cfg Config
-	log *slog.Logger
+	cfg  Config
+	deps *lent
 
 	state    atomic.Pointer[state]
-	envMu    sync.Mutex // serialises setEnv
-	env      atomic.Pointer[lent]
 	dups     *replyCache
 	inflight chan struct{} // a slot per authentication running
 	served   atomic.Bool
@@ -68,8 +64,15 @@ type Provider struct {
 
 var _ outpost.Provider = (*Provider)(nil)
 
-// New validates cfg and returns a provider. It does no I/O.
-func New(cfg Config) (*Provider, error) {
+// New returns a provider for cfg with what the outpost lends it (see
+// [outpost.Factory]): authentications run flows through d.API, which is
+// required; EAP certificates come from d.Certificates; the RADIUS metrics
+// go to d.Registerer (nil: a private registry); d.Logger may be nil to
+// discard. It validates cfg and does no I/O.
+func New(d outpost.Deps, cfg Config) (*Provider, error) {
+	if d.API == nil {
+		return nil, errors.New("radius: the outpost's API client is required")
+	}
 	if cfg.MaxInFlight < 0 || cfg.DuplicateWindow < 0 || cfg.RequestTimeout < 0 || cfg.DrainTimeout < 0 {
 		return nil, errors.New("radius: MaxInFlight and the durations must not be negative")
 	}
@@ -88,34 +91,53 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Provider{cfg: cfg, log: cfg.Logger, inflight: make(chan struct{}, cfg.MaxInFlight)}
-	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	log = log.With("provider", "radius")
+	reg := d.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := metrics.NewRADIUS(reg)
+	if err != nil {
+		return nil, fmt.Errorf("radius: %w", err)
+	}
+	exec, err := flow.ForOutpost(d.API, cfg.Token, log, reg)
+	if err != nil {
+		return nil, fmt.Errorf("radius: %w", err)
+	}
+	p := &Provider{cfg: cfg, inflight: make(chan struct{}, cfg.MaxInFlight)}
+	p.deps = &lent{log: log, metrics: m, executor: exec, certs: d.Certificates}
 	p.dups = newReplyCache(cfg.DuplicateWindow, maxCachedReplies, cfg.Now)
 	p.eap = newEAPSessions(cfg.Now, &p.tunnels)
 	return p, nil
 }
 
-// Type returns "radius".
-func (p *Provider) Type() string { return "radius" }
+// Factory returns the [outpost.Factory] of RADIUS outposts: it builds a
+// provider for cfg with what the outpost lends.
+func Factory(cfg Config) outpost.Factory {
+	return func(_ context.Context, d outpost.Deps) (outpost.Provider, error) {
+		p, err := New(d, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+}
 
-// lent is what the outpost lends on the first Apply.
+// lent is what the provider was built with.
 type lent struct {
 	log      *slog.Logger
 	metrics  *metrics.RADIUS
 	executor *flow.Executor
-	certs    *outpost.Certificates
+	certs    *outpost.Certificates // nil: no certificates, so no EAP
 }
 
-// logger is the configured logger, else the outpost's, else a discarding
-// one.
-func (p *Provider) logger() *slog.Logger {
-	if l := p.env.Load(); l != nil {
-		return l.log
-	}
-	return p.log
-}
+func (p *Provider) lent() *lent { return p.deps }
+
+func (p *Provider) logger() *slog.Logger { return p.deps.log }
 
 // state is one applied configuration.
 type state struct {
@@ -130,9 +152,9 @@ type state struct {
 // under the same id.
 func (p *Provider) loadCertificates(ctx context.Context, old, next *state) {
 	next.certs = map[int]*tls.Certificate{}
-	l := p.env.Load()
+	l := p.lent()
 	for _, c := range next.providers {
-		if c.CertificateID == "" || l == nil || l.certs == nil {
+		if c.CertificateID == "" || l.certs == nil {
 			continue
 		}
 		cert, err := l.certs.Get(ctx, c.CertificateID)
@@ -191,9 +213,6 @@ func (s *state) candidates(addr netip.Addr) []candidate {
 // not decode are refused (named in the *outpost.ApplyError) without
 // stopping the others; one that served before keeps its last good version.
 func (p *Provider) Apply(ctx context.Context, u outpost.Update) error {
-	if err := p.setEnv(u); err != nil {
-		return err
-	}
 	old := p.state.Load()
 	var refused []outpost.RefusedObject
 	next := &state{outpostName: u.Outpost.Name}
@@ -231,31 +250,5 @@ func (s *state) byPK(pk int) *providerConfig {
 			return c
 		}
 	}
-	return nil
-}
-
-// setEnv takes what the outpost lends on the first Apply.
-func (p *Provider) setEnv(u outpost.Update) error {
-	p.envMu.Lock()
-	defer p.envMu.Unlock()
-	if p.env.Load() != nil {
-		return nil
-	}
-	if u.Env == nil || u.Env.API == nil {
-		return errors.New("radius: the update carries no API client")
-	}
-	log := p.log
-	if p.cfg.Logger == nil && u.Env.Logger != nil {
-		log = u.Env.Logger.With("provider", "radius")
-	}
-	m, err := metrics.NewRADIUS(u.Env.Registerer)
-	if err != nil {
-		return fmt.Errorf("radius: %w", err)
-	}
-	exec, err := flow.ForOutpost(u.Env.API, p.cfg.Token, log, u.Env.Registerer)
-	if err != nil {
-		return fmt.Errorf("radius: %w", err)
-	}
-	p.env.Store(&lent{log: log, metrics: m, executor: exec, certs: u.Env.Certificates})
 	return nil
 }

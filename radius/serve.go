@@ -202,7 +202,5 @@ func addrPort(a net.Addr) (netip.AddrPort, bool) {
 
 // reject counts a rejected or dropped request.
 func (p *Provider) reject(outpostName, reason, app string) {
-	if l := p.env.Load(); l != nil {
-		l.metrics.RequestsRejected.WithLabelValues(outpostName, reason, app).Inc()
-	}
+	p.lent().metrics.RequestsRejected.WithLabelValues(outpostName, reason, app).Inc()
 }

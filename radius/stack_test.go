@@ -92,12 +92,8 @@ func startStack(t *testing.T, blueprint string, cfg Config) *stack {
 		t.Fatal(err)
 	}
 	cfg.RADIUSConn = conn
-	p, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	o, err := outpost.New(outpost.Config{CoreURL: core.URL(), Token: core.Token("radius"),
-		Providers: []outpost.Provider{p}, Registerer: prometheus.NewRegistry(), UpdateJitter: -1,
+		Providers: map[string]outpost.Factory{"radius": Factory(cfg)}, Registerer: prometheus.NewRegistry(), UpdateJitter: -1,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -112,8 +108,12 @@ func startStack(t *testing.T, blueprint string, cfg Config) *stack {
 		}
 	})
 	t.Cleanup(stop)
-	waitFor(t, "the provider's configuration", func() bool { return p.state.Load() != nil })
-	return &stack{core: core, p: p, addr: conn.LocalAddr().(*net.UDPAddr), stop: stop}
+	select {
+	case <-o.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the RADIUS outpost never became ready")
+	}
+	return &stack{core: core, p: o.Provider().(*Provider), addr: conn.LocalAddr().(*net.UDPAddr), stop: stop}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -129,7 +129,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // rejected reads the rejected-requests counter.
 func (s *stack) rejected(reason, app string) float64 {
-	l := s.p.env.Load()
+	l := s.p.lent()
 	return testutil.ToFloat64(l.metrics.RequestsRejected.WithLabelValues("radius", reason, app))
 }
 

@@ -52,11 +52,6 @@ func run(core, token, listen string, idle int) error {
 	if err != nil {
 		return err
 	}
-	p, err := radius.New(radius.Config{RADIUSConn: conn})
-	if err != nil {
-		conn.Close()
-		return err
-	}
 	var client *http.Client
 	if idle > 0 {
 		t := http.DefaultTransport.(*http.Transport).Clone()
@@ -65,7 +60,7 @@ func run(core, token, listen string, idle int) error {
 		client = &http.Client{Transport: t}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	o, err := outpost.New(outpost.Config{CoreURL: core, Token: token, Providers: []outpost.Provider{p},
+	o, err := outpost.New(outpost.Config{CoreURL: core, Token: token, Providers: map[string]outpost.Factory{"radius": radius.Factory(radius.Config{RADIUSConn: conn})},
 		Registerer: prometheus.NewRegistry(), Logger: log, HTTPClient: client})
 	if err != nil {
 		conn.Close()

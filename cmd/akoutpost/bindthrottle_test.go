@@ -1,11 +1,13 @@
 package main
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/akoutpost/akoutpost/ldap"
+	"github.com/akoutpost/akoutpost/outpost"
 )
 
 func TestReadEnvironmentBindThrottle(t *testing.T) {
@@ -50,7 +52,11 @@ func TestReadEnvironmentBindThrottle(t *testing.T) {
 			if env.BindThrottle != tt.want {
 				t.Errorf("BindThrottle = %+v, want %+v", env.BindThrottle, tt.want)
 			}
-			if _, err := ldap.New(ldap.Config{BindThrottle: env.BindThrottle}); err != nil {
+			api, err := outpost.NewClient(outpost.ClientConfig{URL: &url.URL{Scheme: "http", Host: "127.0.0.1:1"}, Token: "t"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ldap.New(outpost.Deps{API: api}, ldap.Config{BindThrottle: env.BindThrottle}); err != nil {
 				t.Errorf("ldap.New refuses what the environment gave: %v", err)
 			}
 		})

@@ -117,27 +117,24 @@ func (c command) demo(ctx context.Context, args []string) error {
 	delete(lns, "upstream")
 
 	for _, o := range core.Outposts() {
-		var p outpost.Provider
+		var f outpost.Factory
 		switch o.Type {
 		case "proxy":
-			p, err = proxy.New(proxy.Config{Logger: log, HTTPListener: lns["http"], HTTPSListener: lns["https"]})
+			f = proxy.Factory(proxy.Config{HTTPListener: lns["http"], HTTPSListener: lns["https"]})
 			delete(lns, "http")
 			delete(lns, "https")
 		case "ldap":
-			p, err = ldap.New(ldap.Config{Logger: log, LDAPListener: lns["ldap"], LDAPSListener: lns["ldaps"], Version: version})
+			f = ldap.Factory(ldap.Config{LDAPListener: lns["ldap"], LDAPSListener: lns["ldaps"], Version: version})
 			delete(lns, "ldap")
 			delete(lns, "ldaps")
 		case "radius":
-			p, err = radius.New(radius.Config{Logger: log, RADIUSConn: radiusConn})
+			f = radius.Factory(radius.Config{RADIUSConn: radiusConn})
 			radiusConn = nil // Serve closes it
 		default:
 			continue
 		}
-		if err != nil {
-			return err
-		}
 		cfg := outpost.Config{
-			CoreURL: core.URL(), Token: o.Token, Providers: []outpost.Provider{p},
+			CoreURL: core.URL(), Token: o.Token, Providers: map[string]outpost.Factory{o.Type: f},
 			Logger: log, LogLevel: level, Registerer: reg,
 			Version: version, BuildHash: buildHash(), UpdateJitter: -1,
 		}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,27 +23,50 @@ import (
 	"github.com/akoutpost/akoutpost/radius"
 )
 
-// standaloneProviders offers every type this binary serves. The outpost runs
-// the one whose type the core reports, so each opens its listeners only when
-// chosen: an LDAP outpost never binds :9000.
-func standaloneProviders(env environment, log *slog.Logger) []outpost.Provider {
-	return []outpost.Provider{
-		&lazyProvider{typ: "proxy", open: func(ctx context.Context, o outpost.Info) (outpost.Provider, func(), error) {
-			return openProxy(ctx, env, o, log)
-		}},
-		&lazyProvider{typ: "ldap", open: func(context.Context, outpost.Info) (outpost.Provider, func(), error) {
-			return openLDAP(env, log)
-		}},
-		&lazyProvider{typ: "radius", open: func(context.Context, outpost.Info) (outpost.Provider, func(), error) {
-			return openRADIUS(env, log)
-		}},
+// standaloneProviders offers every type this binary serves. The outpost
+// builds only the one whose type the core reports, so each factory opens
+// its listeners itself: an LDAP outpost never binds :9000. What a factory
+// opens beyond its listeners (a session store's connections) is closed by
+// release, once the outpost's Run has returned.
+func standaloneProviders(env environment) (factories map[string]outpost.Factory, release func()) {
+	var (
+		mu      sync.Mutex
+		closers []func()
+	)
+	factories = map[string]outpost.Factory{
+		"proxy": func(ctx context.Context, d outpost.Deps) (outpost.Provider, error) {
+			p, closeStore, err := openProxy(ctx, env, d)
+			if err != nil {
+				return nil, err
+			}
+			mu.Lock()
+			closers = append(closers, closeStore)
+			mu.Unlock()
+			return p, nil
+		},
+		"ldap": func(_ context.Context, d outpost.Deps) (outpost.Provider, error) {
+			return openLDAP(env, d)
+		},
+		"radius": func(_ context.Context, d outpost.Deps) (outpost.Provider, error) {
+			return openRADIUS(env, d)
+		},
 	}
+	release = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range closers {
+			c()
+		}
+		closers = nil
+	}
+	return factories, release
 }
 
-func openProxy(ctx context.Context, env environment, o outpost.Info, log *slog.Logger) (outpost.Provider, func(), error) {
+func openProxy(ctx context.Context, env environment, d outpost.Deps) (*proxy.Provider, func(), error) {
+	log := d.Logger
 	spec := env.SessionStore
 	if storeKind(spec) == "file" && strings.TrimPrefix(spec, "file://") == "" {
-		dir, err := defaultSessionDir(env.TempDir, env.Host, o.PK)
+		dir, err := defaultSessionDir(env.TempDir, env.Host, d.Outpost.PK)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -59,9 +81,7 @@ func openProxy(ctx context.Context, env environment, o outpost.Info, log *slog.L
 		closeStore()
 		return nil, nil, err
 	}
-	p, err := proxy.New(proxy.Config{
-		Logger: log, HTTPListener: lns[0], HTTPSListener: lns[1], SessionStore: store,
-	})
+	p, err := proxy.New(d, proxy.Config{HTTPListener: lns[0], HTTPSListener: lns[1], SessionStore: store})
 	if err != nil {
 		closeAll(lns)
 		closeStore()
@@ -76,37 +96,36 @@ func openProxy(ctx context.Context, env environment, o outpost.Info, log *slog.L
 	return p, closeStore, nil
 }
 
-func openLDAP(env environment, log *slog.Logger) (outpost.Provider, func(), error) {
+func openLDAP(env environment, d outpost.Deps) (outpost.Provider, error) {
 	lns, err := listenAll(env.TrustedCIDRs, env.ListenLDAP, env.ListenLDAPS)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	p, err := ldap.New(ldap.Config{
-		Logger: log, LDAPListener: lns[0], LDAPSListener: lns[1], Version: version,
-		BindThrottle: env.BindThrottle,
+	p, err := ldap.New(d, ldap.Config{
+		LDAPListener: lns[0], LDAPSListener: lns[1], Version: version, BindThrottle: env.BindThrottle,
 	})
 	if err != nil {
 		closeAll(lns)
-		return nil, nil, err
+		return nil, err
 	}
-	log.Info("serving ldap", "ldap", env.ListenLDAP, "ldaps", env.ListenLDAPS)
-	return p, func() {}, nil
+	d.Logger.Info("serving ldap", "ldap", env.ListenLDAP, "ldaps", env.ListenLDAPS)
+	return p, nil
 }
 
 // openRADIUS opens the RADIUS socket (UDP; no PROXY protocol, which is a
 // TCP framing) and the provider on it.
-func openRADIUS(env environment, log *slog.Logger) (outpost.Provider, func(), error) {
+func openRADIUS(env environment, d outpost.Deps) (outpost.Provider, error) {
 	conn, err := net.ListenPacket("udp", env.ListenRADIUS)
 	if err != nil {
-		return nil, nil, fmt.Errorf("AUTHENTIK_LISTEN__RADIUS: %w", err)
+		return nil, fmt.Errorf("AUTHENTIK_LISTEN__RADIUS: %w", err)
 	}
-	p, err := radius.New(radius.Config{Logger: log, RADIUSConn: conn})
+	p, err := radius.New(d, radius.Config{RADIUSConn: conn})
 	if err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	log.Info("serving radius", "radius", env.ListenRADIUS)
-	return p, func() {}, nil
+	d.Logger.Info("serving radius", "radius", env.ListenRADIUS)
+	return p, nil
 }
 
 func listenAll(trusted []string, addrs ...string) ([]net.Listener, error) {
@@ -217,72 +236,4 @@ func storeKind(spec string) string {
 	}
 	scheme, _, _ := strings.Cut(spec, "://")
 	return scheme
-}
-
-// lazyProvider builds its provider, and opens its listeners, on the first
-// Apply: only then is the outpost's type known.
-type lazyProvider struct {
-	typ  string
-	open func(context.Context, outpost.Info) (outpost.Provider, func(), error)
-
-	mu      sync.Mutex
-	p       outpost.Provider
-	release func()
-}
-
-var (
-	_ outpost.Provider       = (*lazyProvider)(nil)
-	_ outpost.MessageHandler = (*lazyProvider)(nil)
-)
-
-func (l *lazyProvider) Type() string { return l.typ }
-
-// provider returns the provider, opening it for the outpost o on the first
-// call.
-func (l *lazyProvider) provider(ctx context.Context, o outpost.Info) (outpost.Provider, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.p == nil {
-		p, release, err := l.open(ctx, o)
-		if err != nil {
-			return nil, fmt.Errorf("starting the %s provider: %w", l.typ, err)
-		}
-		l.p, l.release = p, release
-	}
-	return l.p, nil
-}
-
-func (l *lazyProvider) Apply(ctx context.Context, u outpost.Update) error {
-	p, err := l.provider(ctx, u.Outpost)
-	if err != nil {
-		return err
-	}
-	return p.Apply(ctx, u)
-}
-
-// Serve runs the provider the first Apply opened; the outpost calls it
-// only after a successful Apply.
-func (l *lazyProvider) Serve(ctx context.Context) error {
-	l.mu.Lock()
-	p := l.p
-	l.mu.Unlock()
-	if p == nil {
-		return fmt.Errorf("the %s provider has no configuration yet", l.typ)
-	}
-	defer func() {
-		l.mu.Lock()
-		l.release()
-		l.mu.Unlock()
-	}()
-	return p.Serve(ctx)
-}
-
-func (l *lazyProvider) HandleMessage(ctx context.Context, m outpost.Message) error {
-	l.mu.Lock()
-	p := l.p
-	l.mu.Unlock()
-	if h, ok := p.(outpost.MessageHandler); ok {
-		return h.HandleMessage(ctx, m)
-	}
-	return nil
 }

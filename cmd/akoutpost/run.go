@@ -25,35 +25,38 @@ func (c command) run(ctx context.Context, args []string) error {
 	level := new(slog.LevelVar)
 	level.Set(outpost.ParseLogLevel(env.LogLevel))
 	log := newLogger(c.stderr, level)
-	o, err := c.newOutpost(env, log, level)
+	o, release, err := c.newOutpost(env, log, level)
 	if err != nil {
 		return err
 	}
+	defer release()
 	log.Info("starting authentik outpost", "version", version, "core", env.Host)
 	return c.runOutpost(ctx, o)
 }
 
 // newOutpost builds a standalone outpost: its own registry with the Go and
 // process collectors (only the command registers those), the metrics
-// listener, and every provider type this binary serves, opened lazily.
-func (c command) newOutpost(env environment, log *slog.Logger, level *slog.LevelVar) (*outpost.Outpost, error) {
+// listener, and a factory for every provider type this binary serves.
+// release closes what the chosen factory opened; call it after Run.
+func (c command) newOutpost(env environment, log *slog.Logger, level *slog.LevelVar) (o *outpost.Outpost, release func(), err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metricsLn, err := listen(env.ListenMetrics, env.TrustedCIDRs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	factories, release := standaloneProviders(env)
 	token, tokenFile := env.Token, env.TokenFile
 	if tokenFile != "" {
 		token = "" // read, and followed, by the outpost
 	}
-	o, err := outpost.New(outpost.Config{
+	o, err = outpost.New(outpost.Config{
 		CoreURL:         env.Host,
 		Token:           token,
 		TokenFile:       tokenFile,
 		Insecure:        env.Insecure,
 		BrowserURL:      env.HostBrowser,
-		Providers:       standaloneProviders(env, log),
+		Providers:       factories,
 		Logger:          log,
 		LogLevel:        level,
 		Registerer:      reg,
@@ -63,9 +66,9 @@ func (c command) newOutpost(env environment, log *slog.Logger, level *slog.Level
 	})
 	if err != nil {
 		metricsLn.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return o, nil
+	return o, release, nil
 }
 
 // runOutpost runs o, refreshing it on every SIGUSR1 that arrives meanwhile.

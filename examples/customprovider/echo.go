@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,20 +18,17 @@ import (
 	"github.com/akoutpost/akoutpost/outpost"
 )
 
-// echoProvider is a provider of the caller's own: the three methods of
+// echoProvider is a provider of the caller's own: the two methods of
 // outpost.Provider, plus outpost.MessageHandler for the core's messages.
 type echoProvider struct {
-	typ string
-	ln  net.Listener
-	log *slog.Logger
+	ln       net.Listener
+	log      *slog.Logger
+	requests *prometheus.CounterVec
 
 	// sites maps an external host to its provider object's name. Apply
 	// swaps it while requests read it, hence the atomic pointer.
 	sites        atomic.Pointer[map[string]string]
 	announcement atomic.Pointer[string]
-
-	metricsOnce sync.Once
-	requests    atomic.Pointer[prometheus.CounterVec]
 }
 
 var (
@@ -40,14 +36,15 @@ var (
 	_ outpost.MessageHandler = (*echoProvider)(nil)
 )
 
-func newEchoProvider(typ string, ln net.Listener, log *slog.Logger) *echoProvider {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// newEchoProvider is the provider's factory, less the listener: the
+// outpost calls it with what it lends once it knows its type.
+func newEchoProvider(ln net.Listener, d outpost.Deps) (*echoProvider, error) {
+	requests, err := registerMetrics(d.Registerer)
+	if err != nil {
+		return nil, err
 	}
-	return &echoProvider{typ: typ, ln: ln, log: log}
+	return &echoProvider{ln: ln, log: d.Logger, requests: requests}, nil
 }
-
-func (p *echoProvider) Type() string { return p.typ }
 
 // echoObject is the part of a provider object this provider reads. Each
 // provider decodes the core's JSON itself, so a new type needs no change
@@ -57,44 +54,48 @@ type echoObject struct {
 	ExternalHost string `json:"external_host"`
 }
 
+// Apply serves the good objects and refuses the others, by name, in an
+// *outpost.ApplyError: one bad object must not stop the others.
 func (p *echoProvider) Apply(ctx context.Context, u outpost.Update) error {
-	p.metricsOnce.Do(func() { p.registerMetrics(u.Env.Registerer) })
 	sites := map[string]string{}
-	var errs []error
-	for _, raw := range u.Providers {
+	var refused []outpost.RefusedObject
+	for i, raw := range u.Providers {
 		var obj echoObject
 		if err := json.Unmarshal(raw, &obj); err != nil {
-			errs = append(errs, fmt.Errorf("echo: provider object: %w", err))
+			name, _ := outpost.ObjectName(raw, i)
+			refused = append(refused, outpost.RefusedObject{Name: name, Err: fmt.Errorf("decoding: %w", err)})
 			continue
 		}
 		eu, err := url.Parse(obj.ExternalHost)
 		if err != nil || eu.Host == "" {
-			// One bad object must not stop the others from being served.
-			errs = append(errs, fmt.Errorf("echo: provider %q: external host %q is not a URL", obj.Name, obj.ExternalHost))
+			refused = append(refused, outpost.RefusedObject{Name: obj.Name,
+				Err: fmt.Errorf("external host %q is not a URL", obj.ExternalHost)})
 			continue
 		}
 		sites[strings.ToLower(eu.Host)] = obj.Name
 	}
 	p.sites.Store(&sites)
-	u.Env.Logger.Info("echo configuration applied", "outpost", u.Outpost.Name, "sites", len(sites))
-	return errors.Join(errs...)
+	p.log.Info("echo configuration applied", "outpost", u.Outpost.Name, "sites", len(sites))
+	if len(refused) > 0 {
+		return &outpost.ApplyError{Applied: len(sites), Refused: refused}
+	}
+	return nil
 }
 
 // registerMetrics uses the registerer the outpost lends, reusing a
 // collector another outpost in the same process registered first.
-func (p *echoProvider) registerMetrics(reg prometheus.Registerer) {
+func registerMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "echo_requests_total", Help: "Requests answered by the echo provider.",
 	}, []string{"provider"})
 	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if !errors.As(err, &are) {
-			p.log.Warn("echo metrics not registered", "err", err)
-			return
+			return nil, fmt.Errorf("echo: registering metrics: %w", err)
 		}
 		c = are.ExistingCollector.(*prometheus.CounterVec)
 	}
-	p.requests.Store(c)
+	return c, nil
 }
 
 // HandleMessage keeps the announcement of a provider-specific message.
@@ -122,9 +123,7 @@ func (p *echoProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "announcement: %s\n", *a)
 		}
 	}
-	if c := p.requests.Load(); c != nil {
-		c.WithLabelValues(name).Inc()
-	}
+	p.requests.WithLabelValues(name).Inc()
 }
 
 // Serve serves the listener until ctx ends, then drains for a bounded time.

@@ -60,9 +60,12 @@ type config struct {
 
 // run serves the custom provider until ctx ends.
 func run(ctx context.Context, cfg config) error {
-	p := newEchoProvider(cfg.Type, cfg.Listener, cfg.Logger)
-	o, err := outpost.New(outpost.Config{CoreURL: cfg.CoreURL, Token: cfg.Token,
-		Providers: []outpost.Provider{p}, Logger: cfg.Logger})
+	o, err := outpost.New(outpost.Config{CoreURL: cfg.CoreURL, Token: cfg.Token, Logger: cfg.Logger,
+		Providers: map[string]outpost.Factory{
+			cfg.Type: func(_ context.Context, d outpost.Deps) (outpost.Provider, error) {
+				return newEchoProvider(cfg.Listener, d)
+			},
+		}})
 	if err != nil {
 		return err
 	}

@@ -96,15 +96,11 @@ func run(ctx context.Context, cfg config) error {
 	mux.Handle(metrics.MetricsPath, metrics.Handler(reg))
 
 	var outposts []*outpost.Outpost
-	var providers []*proxy.Provider
 	for _, token := range cfg.Tokens {
-		p, err := proxy.New(proxy.Config{Logger: cfg.Logger, StrictHost: true})
-		if err != nil {
-			return err
-		}
 		o, err := outpost.New(outpost.Config{
 			CoreURL: cfg.CoreURL, Token: token,
-			Providers:  []outpost.Provider{p},
+			// No listeners: the host's server serves the provider.
+			Providers:  map[string]outpost.Factory{"proxy": proxy.Factory(proxy.Config{StrictHost: true})},
 			Registerer: reg, // no MetricsListener: the host serves /metrics
 			Logger:     cfg.Logger,
 		})
@@ -112,12 +108,18 @@ func run(ctx context.Context, cfg config) error {
 			return fmt.Errorf("embedded: outpost %d: %w", len(outposts)+1, err)
 		}
 		outposts = append(outposts, o)
-		providers = append(providers, p)
 	}
 
 	// The outposts' applications change with every refresh, so the
-	// decision is made per request.
+	// decision is made per request. An outpost still starting has no
+	// provider yet and claims nothing.
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		providers := make([]*proxy.Provider, 0, len(outposts))
+		for _, o := range outposts {
+			if p, ok := o.Provider().(*proxy.Provider); ok {
+				providers = append(providers, p)
+			}
+		}
 		if p := proxy.Route(r, providers...); p != nil {
 			p.ServeHTTP(w, r)
 			return

@@ -72,13 +72,10 @@ func run(ctx context.Context, cfg config) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	// No listeners in the provider's config: the gateway serves it.
-	p, err := proxy.New(proxy.Config{Logger: log, StrictHost: true})
-	if err != nil {
-		return err
-	}
-	o, err := outpost.New(outpost.Config{CoreURL: cfg.CoreURL, Token: cfg.Token,
-		Providers: []outpost.Provider{p}, Logger: log})
+	// No listeners in the provider's config: the gateway serves it,
+	// through the outpost's handler (503 until the provider exists).
+	o, err := outpost.New(outpost.Config{CoreURL: cfg.CoreURL, Token: cfg.Token, Logger: log,
+		Providers: map[string]outpost.Factory{"proxy": proxy.Factory(proxy.Config{StrictHost: true})}})
 	if err != nil {
 		return err
 	}
@@ -86,7 +83,7 @@ func run(ctx context.Context, cfg config) error {
 	// Outermost first: every request is logged, including the ones the
 	// limiter refuses, and refused requests never reach the provider.
 	gateway := &http.Server{
-		Handler:           logRequests(log, limit(newBucket(cfg.Rate, cfg.Burst, time.Now), p)),
+		Handler:           logRequests(log, limit(newBucket(cfg.Rate, cfg.Burst, time.Now), o.Handler())),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	app := &http.Server{Handler: http.HandlerFunc(upstream), ReadHeaderTimeout: 10 * time.Second}

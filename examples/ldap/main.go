@@ -65,16 +65,12 @@ func run(ctx context.Context, cfg config) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	lcfg := ldap.Config{Logger: log, LDAPListener: logAccepts{cfg.LDAP, log}, Token: cfg.Token}
+	lcfg := ldap.Config{LDAPListener: logAccepts{cfg.LDAP, log}, Token: cfg.Token}
 	if cfg.LDAPS != nil {
 		lcfg.LDAPSListener = logAccepts{cfg.LDAPS, log}
 	}
-	p, err := ldap.New(lcfg)
-	if err != nil {
-		return err
-	}
 	o, err := outpost.New(outpost.Config{CoreURL: cfg.CoreURL, Token: cfg.Token,
-		Providers: []outpost.Provider{p}, Logger: log})
+		Providers: map[string]outpost.Factory{"ldap": ldap.Factory(lcfg)}, Logger: log})
 	if err != nil {
 		return err
 	}

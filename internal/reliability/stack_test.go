@@ -118,22 +118,16 @@ func startStack(t testing.TB, opt stackOptions) *stack {
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: level}))
 
 	pln := listen(t)
-	pp, err := proxy.New(proxy.Config{HTTPListener: pln, StrictHost: true, SessionStore: opt.store})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pp := proxy.Factory(proxy.Config{HTTPListener: pln, StrictHost: true, SessionStore: opt.store})
 	s.proxyAddr = pln.Addr().String()
 	lln := listen(t)
-	lp, err := ldap.New(ldap.Config{LDAPListener: lln, Version: "reliability"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	lp := ldap.Factory(ldap.Config{LDAPListener: lln, Version: "reliability"})
 	s.ldapAddr = lln.Addr().String()
 	if opt.coreDown {
 		s.core.Stop()
 	}
-	s.proxyOut = s.run(t, "rel-proxy", pp, log.With("test_outpost", "proxy"), opt.apiTimeout)
-	s.ldapOut = s.run(t, "rel-ldap", lp, log.With("test_outpost", "ldap"), opt.apiTimeout)
+	s.proxyOut = s.run(t, "rel-proxy", "proxy", pp, log.With("test_outpost", "proxy"), opt.apiTimeout)
+	s.ldapOut = s.run(t, "rel-ldap", "ldap", lp, log.With("test_outpost", "ldap"), opt.apiTimeout)
 	if !opt.coreDown {
 		s.waitReady(t)
 	}
@@ -149,7 +143,7 @@ func listen(t testing.TB) net.Listener {
 	return ln
 }
 
-func (s *stack) run(t testing.TB, name string, p outpost.Provider, log *slog.Logger, timeout time.Duration) *outpost.Outpost {
+func (s *stack) run(t testing.TB, name, typ string, f outpost.Factory, log *slog.Logger, timeout time.Duration) *outpost.Outpost {
 	t.Helper()
 	var hc *http.Client
 	if timeout > 0 {
@@ -158,7 +152,7 @@ func (s *stack) run(t testing.TB, name string, p outpost.Provider, log *slog.Log
 	level := new(slog.LevelVar)
 	level.Set(outpost.LevelTrace)
 	o, err := outpost.New(outpost.Config{CoreURL: s.core.URL(), Token: s.core.Token(name),
-		Providers: []outpost.Provider{p}, Registerer: prometheus.NewRegistry(), UpdateJitter: -1,
+		Providers: map[string]outpost.Factory{typ: f}, Registerer: prometheus.NewRegistry(), UpdateJitter: -1,
 		Logger: log, LogLevel: level, HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
