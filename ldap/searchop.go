@@ -33,43 +33,7 @@ func searchFail(code uint16, reason, app, msg string) searchOutcome {
 }
 
 // search answers one search request of a connection.
-//
-// It is split in two so that its own stack frame stays small: every entry
-// is encoded below it, on the stack of the goroutine the protocol layer
-// starts for each operation, and a large frame here made that stack grow
-// (a copy of the whole stack) a second time on every search.
-func (p *Provider) search(ctx context.Context, cs *connState, req *ldapserver.SearchRequest, w ldapserver.SearchWriter) (out searchOutcome) {
-	var plan searchPlan
-	if !p.planSearch(ctx, cs, req, w, &plan, &out) {
-		return out
-	}
-	plan.view.run(&plan.q, func(e *entry) bool { return writeEntry(w, e, plan.sel) == nil })
-	return out
-}
-
-// searchPlan is a search ready to run over a view.
-type searchPlan struct {
-	view *snapshot
-	q    query
-	sel  *selector
-}
-
-// planSearch does everything of a search but its run over the directory:
-// it fills plan and out and reports whether the entries of plan remain to
-// be sent; when not, out is the whole answer. It is kept out of line so
-// that its frame is not part of search's.
-//
-//go:noinline
-func (p *Provider) planSearch(ctx context.Context, cs *connState, req *ldapserver.SearchRequest, w ldapserver.SearchWriter,
-	plan *searchPlan, out *searchOutcome) bool {
-	*out = p.planSearchOutcome(ctx, cs, req, w, plan)
-	return plan.view != nil
-}
-
-// planSearchOutcome is planSearch returning the outcome; plan.view is set
-// only when the entries remain to be sent.
-func (p *Provider) planSearchOutcome(ctx context.Context, cs *connState, req *ldapserver.SearchRequest, w ldapserver.SearchWriter,
-	plan *searchPlan) searchOutcome {
+func (p *Provider) search(ctx context.Context, cs *connState, req *ldapserver.SearchRequest, w ldapserver.SearchWriter) searchOutcome {
 	f, err := filterFromPacket(req.Filter)
 	if err != nil {
 		code, msg := filterError(err)
@@ -132,7 +96,7 @@ func (p *Provider) planSearchOutcome(ctx context.Context, cs *connState, req *ld
 	if req.Paging != nil {
 		return p.pagedSearch(cs, req, view, q, sel, w, app)
 	}
-	*plan = searchPlan{view: view, q: *q, sel: sel}
+	view.run(q, func(e *entry) bool { return writeEntry(w, e, sel) == nil })
 	return searchOutcome{app: app}
 }
 
