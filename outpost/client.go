@@ -201,6 +201,12 @@ func coreTransport(rt http.RoundTripper, insecure bool) http.RoundTripper {
 	switch v := rt.(type) {
 	case nil:
 		t = http.DefaultTransport.(*http.Transport).Clone()
+		// Every call goes to the one core, many at once under load (LDAP
+		// binds, RADIUS authentications, token exchanges): the default of
+		// 2 idle connections per host would open and close a connection
+		// for most of them.
+		t.MaxIdleConnsPerHost = coreIdleConns
+		t.MaxIdleConns = max(t.MaxIdleConns, coreIdleConns)
 	case *http.Transport:
 		if !insecure {
 			return v
@@ -217,6 +223,10 @@ func coreTransport(rt http.RoundTripper, insecure bool) http.RoundTripper {
 	}
 	return t
 }
+
+// coreIdleConns is how many idle connections to the core the default
+// transport keeps.
+const coreIdleConns = 256
 
 // socketHost is the host of requests to a core on a unix socket: the
 // socket needs none, and authentik's embedded outpost names it so too.

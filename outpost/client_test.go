@@ -228,3 +228,20 @@ func TestNewClientValidates(t *testing.T) {
 		})
 	}
 }
+
+// The default transport keeps enough idle connections to the core for
+// concurrent binds and authentications: Go's default of 2 per host made
+// most core calls under load open a new connection.
+func TestClientKeepsIdleConnections(t *testing.T) {
+	c, err := outpost.NewClient(outpost.ClientConfig{URL: &url.URL{Scheme: "http", Host: "127.0.0.1:1"}, Token: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, ok := c.Transport().(*http.Transport)
+	if !ok {
+		t.Fatalf("transport %T", c.Transport())
+	}
+	if tr.MaxIdleConnsPerHost < 64 {
+		t.Errorf("MaxIdleConnsPerHost = %d", tr.MaxIdleConnsPerHost)
+	}
+}
