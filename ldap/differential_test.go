@@ -366,21 +366,10 @@ func startOutpost(t *testing.T, core *outposttest.Server, name string) string {
 			t.Errorf("outpost %s: %v", name, err)
 		}
 	})
-	addr := ln.Addr().String()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := goldap.DialURL("ldap://" + addr)
-		if err == nil {
-			res, err := c.Search(goldap.NewSearchRequest("", goldap.ScopeBaseObject, 0, 0, 0, false,
-				"(objectClass=*)", []string{"namingContexts"}, nil))
-			c.Close()
-			if err == nil && len(res.Entries) == 1 && res.Entries[0].GetAttributeValue("namingContexts") != "" {
-				return addr
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("outpost %s did not become ready: %v", name, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	select {
+	case <-o.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatalf("outpost %s never became ready", name)
 	}
+	return ln.Addr().String()
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,22 +44,18 @@ func Example() {
 	go func() { done <- o.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	// Bind as alice once the outpost has its configuration.
-	var c *goldap.Conn
-	for range 100 {
-		if c, err = goldap.DialURL("ldap://" + ln.Addr().String()); err == nil {
-			if err = c.Bind("cn=alice,ou=users,dc=ldap,dc=goauthentik,dc=io", "alice-password"); err == nil {
-				break
-			}
-			c.Close()
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	// Bind as alice once the outpost serves its configuration.
+	<-o.Ready()
+	c, err := goldap.DialURL("ldap://" + ln.Addr().String())
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer c.Close()
+	if err := c.Bind("cn=alice,ou=users,dc=ldap,dc=goauthentik,dc=io", "alice-password"); err != nil {
+		fmt.Println(err)
+		return
+	}
 
 	res, err := c.Search(goldap.NewSearchRequest("dc=ldap,dc=goauthentik,dc=io", goldap.ScopeWholeSubtree,
 		goldap.NeverDerefAliases, 0, 0, false, "(&(objectClass=user)(cn=bob))", []string{"mail", "memberOf"}, nil))

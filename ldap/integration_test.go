@@ -72,23 +72,12 @@ func startStackWith(t *testing.T, blueprint []byte, outpostName string, edit fun
 			t.Errorf("outpost Run: %v", err)
 		}
 	})
-	s := &stack{core: core, addr: ln.Addr().String(), addrs: lns.Addr().String(), o: o}
-	// Wait until the provider answers with a configuration.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := goldap.DialURL("ldap://" + s.addr)
-		if err == nil {
-			res, err := c.Search(goldap.NewSearchRequest("", goldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", []string{"namingContexts"}, nil))
-			c.Close()
-			if err == nil && len(res.Entries) == 1 && res.Entries[0].GetAttributeValue("namingContexts") != "" {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the LDAP provider did not become ready: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	select {
+	case <-o.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the LDAP outpost never became ready")
 	}
+	return &stack{core: core, addr: ln.Addr().String(), addrs: lns.Addr().String(), o: o}
 }
 
 func (s *stack) dial(t *testing.T) *goldap.Conn {

@@ -79,8 +79,10 @@ entries:
 	}
 	defer nas.Close()
 	buf := make([]byte, 4096)
-	// Retransmit, as a NAS does, until the outpost has its configuration.
-	for range 100 {
+	// Once the outpost serves its configuration, send; retransmit, as a
+	// NAS does, should a datagram be lost.
+	<-o.Ready()
+	for range 5 {
 		_, _ = nas.WriteTo(raw, conn.LocalAddr())
 		_ = nas.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 		n, _, err := nas.ReadFrom(buf)
