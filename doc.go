@@ -10,7 +10,8 @@
 //
 //   - [github.com/akoutpost/akoutpost/outpost] connects to the core: the API
 //     client, the control channel, outpost settings, certificates and the
-//     [outpost.Provider] interface every provider implements.
+//     [outpost.Provider] interface every provider implements, built by the
+//     [outpost.Factory] registered for the outpost's type.
 //   - [github.com/akoutpost/akoutpost/proxy] is the Proxy provider: a reverse
 //     proxy and forward-auth endpoint for nginx, Traefik, Caddy and Envoy
 //     that logs users in with OpenID Connect and passes identity headers on.
@@ -20,7 +21,8 @@
 //     protocol layer, usable on its own.
 //   - [github.com/akoutpost/akoutpost/radius] is the RADIUS provider: PAP
 //     Access-Requests from network gear run authentik flows, with
-//     Message-Authenticator required and sent.
+//     Message-Authenticator required and sent; PEAP-GTC, EAP-TTLS/PAP and
+//     EAP-TLS carry the credentials or the client certificate to the flow.
 //   - [github.com/akoutpost/akoutpost/outpost/flow] runs authentik flows
 //     (identification, password, MFA) for binds and header authentication.
 //   - [github.com/akoutpost/akoutpost/metrics] holds authentik's outpost
@@ -33,5 +35,6 @@
 // A standalone outpost is cmd/akoutpost, configured by AUTHENTIK_HOST and
 // AUTHENTIK_TOKEN like authentik's own. An embedded outpost is the same
 // [outpost.Outpost] given the host's Prometheus registry, with the proxy
-// provider mounted in the host's mux; see the programs under examples/.
+// provider it built ([outpost.Outpost.Provider]) mounted in the host's mux;
+// see docs/embedding.md and the programs under examples/.
 package akoutpost
