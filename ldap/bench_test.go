@@ -212,11 +212,11 @@ func BenchmarkCachedLoad(b *testing.B) {
 			b.Fatal(err)
 		}
 		fetched := time.Now()
-		s := buildSnapshot(e2eProvider(b), l.users, l.groups, "bench", true)
+		s := build(e2eProvider(b), l.users, l.groups, "bench", true)
 		b.ReportMetric(fetched.Sub(start).Seconds(), "s-fetch")
 		b.ReportMetric(time.Since(fetched).Seconds(), "s-build")
-		if len(s.users) != nUsers+1 { // and the outpost's service account
-			b.Fatalf("%d users", len(s.users))
+		if len(s.userList) != nUsers+1 { // and the outpost's service account
+			b.Fatalf("%d users", len(s.userList))
 		}
 	}
 }

@@ -289,7 +289,7 @@ func refuseBindDN(rt *provider, err error) bindResult {
 // refresh that sees the user changed at all).
 func (p *Provider) userVersion(ctx context.Context, rt *provider, id *identity) string {
 	if snap := rt.snap.Load(); snap != nil {
-		if u := snap.users[id.userPK]; u != nil {
+		if u := snap.user(id.userPK); u != nil {
 			return u.version()
 		}
 	}

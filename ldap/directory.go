@@ -43,6 +43,8 @@ type group struct {
 	Parents    []string // names
 	Children   []string // names
 	Attributes map[string]any
+	// raw is the hash of the group's JSON in a full fetch (knownUsers).
+	raw uint64
 }
 
 type memberRef struct {

@@ -79,7 +79,8 @@ func TestNoEmptyAttributes(t *testing.T) {
 			}
 		}
 	}
-	blank := s.entries[s.byKey[s.prov.userKey("blank")]]
+	bi, _ := s.find(s.prov.userKey("blank"))
+	blank := s.entries[bi]
 	for _, name := range []string{"mail", "name", "displayName", "sn", "memberOf", "empty", "nothing"} {
 		if blank.has(name) {
 			t.Errorf("user without name, email and groups has %s", name)

@@ -81,7 +81,7 @@ func FuzzFilter(f *testing.F) {
 	}
 	s := e2eSnapshot(f)
 	scan := e2eSnapshot(f)
-	scan.index = nil
+	scan.base.index = nil
 	f.Fuzz(func(t *testing.T, text string) {
 		p, err := goldap.CompileFilter(text)
 		if err != nil {

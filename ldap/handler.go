@@ -99,7 +99,7 @@ func (p *Provider) compare(ctx context.Context, cs *connState, req *ldapserver.C
 		r := coreFailure(err, "", "reading the directory")
 		return searchFail(r.code, "directory_fail", rt.cfg.AppSlug, r.msg)
 	}
-	i, ok := view.byKey[key]
+	i, ok := view.find(key)
 	if !ok {
 		return searchFail(goldap.LDAPResultNoSuchObject, "no_such_object", rt.cfg.AppSlug, "no such entry")
 	}

@@ -566,7 +566,7 @@ func TestRefreshReusesUnchangedUsers(t *testing.T) {
 	}
 	byName := func(s *snapshot, name string) *user {
 		t.Helper()
-		for _, u := range s.users {
+		for _, u := range s.userList {
 			if u.Username == name {
 				return u
 			}

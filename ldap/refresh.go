@@ -2,6 +2,7 @@ package ldap
 
 import (
 	"context"
+	"log/slog"
 	"net/url"
 	"runtime/debug"
 	"time"
@@ -17,8 +18,13 @@ const refreshSkew = time.Minute
 // embedded) stay far below the client's limit on a response.
 const refreshUserPageSize = "500"
 
-// releaseAfterEntries is how many replaced entries make a refresh return
-// freed memory to the operating system (about 25,000 users).
+// refreshGroupPageSize is the page size of a full directory's groups,
+// authentik's outposts' own (each group embeds its members).
+const refreshGroupPageSize = "100"
+
+// releaseAfterEntries is how many entries built from nothing make a
+// refresh return freed memory to the operating system (about 25,000
+// users).
 const releaseAfterEntries = 50_000
 
 // refresh fetches the whole directory for the providers in cached search
@@ -36,50 +42,68 @@ func (p *Provider) refresh(ctx context.Context, st *state) {
 		}
 	}
 	if len(cached) > 0 {
-		start := time.Now()
 		if p.known == nil {
 			p.known = newKnownUsers()
 		}
-		l, err := p.lent().dir.listAll(ctx, p.known)
-		if err != nil {
-			p.logger().Warn("refreshing the LDAP directory failed; serving the last good one", "error", err)
-		} else {
-			unchanged := l.digest == p.known.digest
-			replaced, built := 0, 0
-			for _, rt := range cached {
-				if unchanged && rt.snap.Load() != nil {
-					// The same JSON builds the same directory.
-					continue
-				}
-				snap := buildSnapshot(rt.cfg, l.users, l.groups, p.cfg.Version, true)
-				built++
-				if old := rt.snap.Swap(snap); old != nil {
-					replaced += len(old.entries)
-				}
-				rt.binds.forgetWhere(func(id *identity, _ time.Time) bool {
-					u := snap.users[id.userPK]
-					return u == nil || u.version() != id.userVersion
-				})
-			}
-			if !unchanged {
-				p.known = p.known.next(l)
-			}
-			p.logger().Debug("refreshed the LDAP directory", "users", len(l.users), "groups", len(l.groups),
-				"unchanged", unchanged, "built", built, "took", time.Since(start))
-			if replaced >= releaseAfterEntries {
-				// The replaced directories are garbage all at once. Left to
-				// the runtime, that memory stays resident: the heap goal
-				// was set while old and new were both alive, about twice
-				// the directory. Returning it now keeps a large outpost's
-				// resident size near its live size between refreshes, for
-				// one extra collection every refresh interval.
-				debug.FreeOSMemory()
-			}
-		}
+		p.known = refreshCached(ctx, p.lent().dir, p.known, cached, p.cfg.Version, p.logger())
 	}
 	for _, rt := range direct {
 		p.forgetChangedUsers(ctx, rt)
 	}
+}
+
+// refreshCached lists the directory once for the cached providers and
+// installs each one's next snapshot, returning what the next refresh
+// starts from. A snapshot is swapped in whole: a search sees the directory
+// before a refresh or after it, never part of each.
+func refreshCached(ctx context.Context, dir directory, known *knownUsers, cached []*provider, version string,
+	log *slog.Logger) *knownUsers {
+	start := time.Now()
+	l, err := dir.listAll(ctx, known)
+	if err != nil {
+		log.Warn("refreshing the LDAP directory failed; serving the last good one", "error", err)
+		return known
+	}
+	unchanged := l.digest == known.digest && known.gen > 0
+	if unchanged {
+		// The same JSON builds the same directory: keep the snapshots, and
+		// build only those of providers that have none yet, from the
+		// listing the others were built from.
+		l = known.last
+	}
+	fresh, reused := 0, 0
+	for _, rt := range cached {
+		prev := rt.snap.Load()
+		if unchanged && prev != nil {
+			continue
+		}
+		snap, full := nextSnapshot(rt.cfg, prev, &l, version)
+		if full {
+			fresh += len(snap.entries)
+		} else {
+			reused += len(snap.entries) - len(snap.dpos)
+		}
+		rt.snap.Store(snap)
+		rt.binds.forgetWhere(func(id *identity, _ time.Time) bool {
+			u := snap.user(id.userPK)
+			return u == nil || u.version() != id.userVersion
+		})
+	}
+	if !unchanged {
+		known = known.next(l)
+	}
+	log.Debug("refreshed the LDAP directory", "users", len(l.users), "groups", len(l.groups),
+		"unchanged", unchanged, "built", fresh, "reused", reused, "took", time.Since(start))
+	if fresh >= releaseAfterEntries {
+		// A directory built from nothing leaves the heap goal at about
+		// twice its size (and the replaced one, if any, is garbage all at
+		// once). Left to the runtime, that memory stays resident;
+		// returning it now keeps a large outpost's resident size near its
+		// live size, for one extra collection. Refreshes that reuse the
+		// serving directory's entries allocate too little to need it.
+		debug.FreeOSMemory()
+	}
+	return known
 }
 
 // forgetChangedUsers is the direct-search-mode way to notice a changed

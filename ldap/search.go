@@ -36,7 +36,7 @@ func (q *query) inScope(key string) bool {
 
 // exists reports whether the base object of q is in s.
 func (s *snapshot) exists(key string) bool {
-	_, ok := s.byKey[key]
+	_, ok := s.find(key)
 	return ok
 }
 
@@ -44,7 +44,7 @@ func (s *snapshot) exists(key string) bool {
 // emit returns false.
 func (s *snapshot) run(q *query, emit func(*entry) bool) {
 	if q.scope == scopeBase {
-		if i, ok := s.byKey[q.baseKey]; ok && q.filter.matches(s.entries[i]) {
+		if i, ok := s.find(q.baseKey); ok && q.filter.matches(s.entries[i]) {
 			emit(s.entries[i])
 		}
 		return

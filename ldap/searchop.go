@@ -108,7 +108,7 @@ func writeEntry(w ldapserver.SearchWriter, e *entry, sel *selector) error {
 // matched returns the DN of the nearest existing ancestor of key.
 func (s *snapshot) matched(key string) string {
 	for k := parentKey(key); k != ""; k = parentKey(k) {
-		if i, ok := s.byKey[k]; ok {
+		if i, ok := s.find(k); ok {
 			return s.entries[i].DN
 		}
 	}
@@ -145,7 +145,7 @@ func (p *Provider) view(ctx context.Context, rt *provider, id *identity, dn, key
 		return buildSnapshot(rt.cfg, users, groups, p.cfg.Version, false), nil
 	}
 	if snap != nil {
-		if u := snap.users[id.userPK]; u != nil {
+		if u := snap.user(id.userPK); u != nil {
 			return restrictedView(rt.cfg, u, p.cfg.Version), nil
 		}
 	}

@@ -18,12 +18,34 @@ var indexedAttributes = map[string]uint64{
 }
 
 // snapshot is one provider's directory at one moment: every entry, built
-// once, plus indexes. It is never modified after buildSnapshot returns, so
-// searches read it without locks while a refresh builds the next one.
+// once, plus indexes. It is never modified after it is built, so searches
+// read it without locks while a refresh builds the next one.
+//
+// A refresh does not build the next directory from nothing: it reuses the
+// entries of the users and groups whose JSON did not change, and the
+// indexes of the last full build (base), with a small overlay saying
+// what changed since. Entries keep the order a full build gives them, so
+// a snapshot answers every search exactly as a snapshot built from
+// scratch from the same listing would.
 type snapshot struct {
 	prov    *providerConfig
 	entries []*entry
-	byKey   map[string]int32
+	// base indexes the entries of the last full build; snapshots refreshed
+	// from it share it.
+	base *baseIndex
+	overlay
+	// The users and groups in the order of the listing (cached mode), its
+	// generation, and how many entries refreshes built since the last
+	// full build: what the next refresh starts from.
+	userList  []*user
+	groupList []*group
+	gen       uint64
+	rebuilt   int
+}
+
+// baseIndex is what a full build indexes. Positions are the build's.
+type baseIndex struct {
+	n int32 // entries
 	// index has one slot per distinct (attribute, value key) hash, sorted
 	// by hash, pointing at a posting list in post: the positions of the
 	// entries holding that value, ascending. At 100,000 users there are
@@ -34,52 +56,139 @@ type snapshot struct {
 	index []indexSlot
 	post  []int32
 	seed  maphash.Seed
-	// users by pk, for access-restricted views and cached-bind checks.
-	users map[int]*user
+	byKey map[string]int32
+	// users by pk, for access-restricted views and cached-bind checks,
+	// and in listing order (the user entry of users[i] is at 4+i).
+	users    map[int]*user
+	userList []*user
 }
+
+// overlay is how a refreshed snapshot differs from its base. Entries of the
+// base that are still there (survivors) keep their order; the others
+// (stale) are gone, replaced or removed; delta entries are those the base
+// lacks, at their positions in this snapshot.
+type overlay struct {
+	stale []int32 // base positions, ascending
+	dpos  []int32 // positions of the delta entries, ascending
+	// ins[j] is how many survivors come before delta entry j: dpos[j]-j.
+	ins []int32
+	// The delta entries' index (postings are positions in this
+	// snapshot), their keys, and the users that differ from the base's.
+	dindex []indexSlot
+	dpost  []int32
+	dkeys  map[string]int32
+	dusers map[int]*user
+	gone   map[int]bool
+}
+
+func (o *overlay) empty() bool { return len(o.stale) == 0 && len(o.dpos) == 0 }
 
 type indexSlot struct {
 	hash uint32
 	postings
 }
 
+// entryPositions is the number of entries before the users: the base entry
+// and the three containers.
+const entryPositions = 4
+
 // buildSnapshot builds the entries of a provider's directory. With
 // indexed false (direct mode, one search's worth of objects) no indexes
 // are built.
 func buildSnapshot(p *providerConfig, users []user, groups []group, version string, indexed bool) *snapshot {
-	s := &snapshot{prov: p, users: make(map[int]*user, len(users))}
-	n := 4 + 2*len(users) + len(groups)
+	us := make([]*user, len(users))
+	for i := range users {
+		us[i] = &users[i]
+	}
+	gs := make([]*group, len(groups))
+	for i := range groups {
+		gs[i] = &groups[i]
+	}
+	return build(p, us, gs, version, indexed)
+}
+
+// build builds a snapshot from nothing.
+func build(p *providerConfig, users []*user, groups []*group, version string, indexed bool) *snapshot {
+	s := &snapshot{prov: p, userList: users, groupList: groups}
+	n := entryPositions + 2*len(users) + len(groups)
 	s.entries = make([]*entry, 0, n)
 	b := newBuilder(p, len(users)+len(groups))
 	s.entries = append(s.entries, p.baseEntry(version))
 	s.entries = append(s.entries, b.containerEntries()...)
-	for i := range users {
-		u := &users[i]
-		s.users[u.PK] = u
+	for _, u := range users {
 		s.entries = append(s.entries, b.userEntry(u))
 	}
-	for i := range groups {
-		g := &groups[i]
+	for _, g := range groups {
 		s.entries = append(s.entries, b.groupEntry(g))
 	}
 	for i := range users {
 		s.entries = append(s.entries, b.virtualGroupEntry(i))
 	}
-	s.byKey = make(map[string]int32, len(s.entries))
-	for i, e := range s.entries {
-		s.byKey[e.Key] = int32(i)
-	}
-	if indexed {
-		s.buildIndexes()
-	}
+	s.rebase(indexed)
 	return s
+}
+
+// rebase makes s's entries its own base: the overlay is dropped and the
+// indexes are built over every entry.
+func (s *snapshot) rebase(indexed bool) {
+	base := &baseIndex{n: int32(len(s.entries)), userList: s.userList, seed: maphash.MakeSeed(),
+		users: make(map[int]*user, len(s.userList)), byKey: make(map[string]int32, len(s.entries))}
+	for _, u := range s.userList {
+		base.users[u.PK] = u
+	}
+	for i, e := range s.entries {
+		base.byKey[e.Key] = int32(i)
+	}
+	s.base, s.overlay, s.rebuilt = base, overlay{}, 0
+	if indexed {
+		base.index, base.post = s.buildIndex(nil)
+	}
+}
+
+// find returns the position of the entry with a key.
+func (s *snapshot) find(key string) (int32, bool) {
+	if i, ok := s.dkeys[key]; ok {
+		return i, true
+	}
+	p, ok := s.base.byKey[key]
+	if !ok {
+		return 0, false
+	}
+	return s.current(p)
+}
+
+// user returns the user with a pk, or nil.
+func (s *snapshot) user(pk int) *user {
+	if u, ok := s.dusers[pk]; ok {
+		return u
+	}
+	if s.gone[pk] {
+		return nil
+	}
+	return s.base.users[pk]
+}
+
+// current returns the position in s of the entry at base position p, or
+// false when it is stale.
+func (s *snapshot) current(p int32) (int32, bool) {
+	if len(s.stale) == 0 && len(s.dpos) == 0 {
+		return p, true
+	}
+	si, found := slices.BinarySearch(s.stale, p)
+	if found {
+		return 0, false
+	}
+	r := p - int32(si)
+	j, _ := slices.BinarySearch(s.ins, r+1)
+	return r + int32(j), true
 }
 
 // postings locates one value's posting list in snapshot.post.
 type postings struct{ off, n int32 }
 
-func (s *snapshot) buildIndexes() {
-	s.seed = maphash.MakeSeed()
+// buildIndex indexes the entries at the given positions, or all of them
+// when positions is nil. Postings are positions in s.
+func (s *snapshot) buildIndex(positions []int32) ([]indexSlot, []int32) {
 	type attr struct {
 		id   uint64 // 0 if not indexed
 		kind matchKind
@@ -94,30 +203,41 @@ func (s *snapshot) buildIndexes() {
 		}
 		return a
 	}
+	each := func(fn func(i int32, e *entry)) {
+		if positions == nil {
+			for i, e := range s.entries {
+				fn(int32(i), e)
+			}
+			return
+		}
+		for _, i := range positions {
+			fn(i, s.entries[i])
+		}
+	}
 	// Every (hash, entry) pair, packed into one integer and sorted, gives
 	// the slots and their lists in one pass. Counting first sizes pairs
 	// exactly: growing it by doubling copied it a dozen times at 100,000
 	// users. The pairs are the only transient memory, 8 bytes per value.
 	n := 0
-	for _, e := range s.entries {
+	each(func(_ int32, e *entry) {
 		for i := range e.attrs {
 			if indexed(e, i).id != 0 {
 				n += int(e.attrs[i].n)
 			}
 		}
-	}
+	})
 	pairs := make([]uint64, 0, n)
-	for i, e := range s.entries {
+	each(func(i int32, e *entry) {
 		for j := range e.attrs {
 			a := indexed(e, j)
 			if a.id == 0 {
 				continue
 			}
 			for _, v := range e.tab.values(e.attrs[j].valueRef) {
-				pairs = append(pairs, uint64(s.hash(a.id, s.indexKey(a.kind, v)))<<32|uint64(i))
+				pairs = append(pairs, uint64(s.hash(a.id, s.indexKey(a.kind, v)))<<32|uint64(uint32(i)))
 			}
 		}
-	}
+	})
 	slices.Sort(pairs)
 	// An entry holding a value twice (or two values that collide) is
 	// listed once.
@@ -129,15 +249,16 @@ func (s *snapshot) buildIndexes() {
 			slots++
 		}
 	}
-	s.post = make([]int32, len(pairs))
-	s.index = make([]indexSlot, 0, slots)
+	post := make([]int32, len(pairs))
+	index := make([]indexSlot, 0, slots)
 	for i, p := range pairs {
-		s.post[i] = int32(uint32(p))
+		post[i] = int32(uint32(p))
 		if i == 0 || hashOf(p) != hashOf(pairs[i-1]) {
-			s.index = append(s.index, indexSlot{hash: hashOf(p), postings: postings{off: int32(i)}})
+			index = append(index, indexSlot{hash: hashOf(p), postings: postings{off: int32(i)}})
 		}
-		s.index[len(s.index)-1].n++
+		index[len(index)-1].n++
 	}
+	return index, post
 }
 
 // hash is the index hash of a value key of attribute number id. 32 bits
@@ -146,26 +267,56 @@ func (s *snapshot) buildIndexes() {
 // filter evaluation. The seed is random per snapshot, so a directory's
 // users cannot choose names that collide.
 func (s *snapshot) hash(id uint64, key string) uint32 {
-	h := maphash.String(s.seed, key) ^ id*0x9e3779b97f4a7c15
+	h := maphash.String(s.base.seed, key) ^ id*0x9e3779b97f4a7c15
 	return uint32(h ^ h>>32)
 }
 
-// lookup returns the posting list of a value key of attribute number id.
-func (s *snapshot) lookup(id uint64, key string) (postings, bool) {
-	h := s.hash(id, key)
-	i, found := slices.BinarySearchFunc(s.index, h, func(slot indexSlot, h uint32) int {
+// lookup returns the posting list of a hash in an index.
+func lookup(index []indexSlot, post []int32, h uint32) []int32 {
+	i, found := slices.BinarySearchFunc(index, h, func(slot indexSlot, h uint32) int {
 		return cmp.Compare(slot.hash, h)
 	})
 	if !found {
-		return postings{}, false
+		return nil
 	}
-	return s.index[i].postings, true
+	pl := index[i].postings
+	// The three-index slice keeps an append by a caller from writing into
+	// the next list.
+	return post[pl.off : pl.off+pl.n : pl.off+pl.n]
 }
 
-// list returns the entries of a posting list; the three-index slice keeps
-// an append by a caller from writing into the next list.
-func (s *snapshot) list(pl postings) []int32 {
-	return s.post[pl.off : pl.off+pl.n : pl.off+pl.n]
+// postingsOf returns the positions of the entries holding a value key of
+// attribute number id (or a value colliding with it), ascending.
+func (s *snapshot) postingsOf(id uint64, key string) []int32 {
+	h := s.hash(id, key)
+	list := lookup(s.base.index, s.base.post, h)
+	if s.overlay.empty() {
+		return list
+	}
+	// Base postings, less the stale ones, moved to their positions in s,
+	// merged with the delta's.
+	delta := lookup(s.dindex, s.dpost, h)
+	out := make([]int32, 0, len(list)+len(delta))
+	si, ji, di := 0, 0, 0
+	for _, p := range list {
+		for si < len(s.stale) && s.stale[si] < p {
+			si++
+		}
+		if si < len(s.stale) && s.stale[si] == p {
+			continue
+		}
+		r := p - int32(si)
+		for ji < len(s.ins) && s.ins[ji] <= r {
+			ji++
+		}
+		c := r + int32(ji)
+		for di < len(delta) && delta[di] < c {
+			out = append(out, delta[di])
+			di++
+		}
+		out = append(out, c)
+	}
+	return append(out, delta[di:]...)
 }
 
 // indexKey normalises a value the way equality compares it.
@@ -193,7 +344,7 @@ func (s *snapshot) dnIndex(dn string) (int32, bool) {
 	// A built DN is cn=ESCAPED,<lower-case container>; its key is cheap to
 	// derive only by parsing, so look it up through byKey when the DN is
 	// already in key form (the common case: lower-case names).
-	if i, ok := s.byKey[dn]; ok && s.entries[i].DN == dn {
+	if i, ok := s.find(dn); ok && s.entries[i].DN == dn {
 		return i, true
 	}
 	return 0, false
@@ -216,7 +367,7 @@ func (s *snapshot) filterKey(f *filter) string {
 // ascending order, or ok=false when f needs a full scan. Candidates are a
 // superset: the filter is still evaluated on each.
 func (s *snapshot) candidates(f *filter) (list []int32, ok bool) {
-	if s.index == nil {
+	if s.base.index == nil {
 		return nil, false
 	}
 	switch f.Op {
@@ -225,11 +376,7 @@ func (s *snapshot) candidates(f *filter) (list []int32, ok bool) {
 		if id == 0 {
 			return nil, false
 		}
-		pl, found := s.lookup(id, s.filterKey(f))
-		if !found {
-			return nil, true
-		}
-		return s.list(pl), true
+		return s.postingsOf(id, s.filterKey(f)), true
 	case opAnd:
 		var best []int32
 		found := false

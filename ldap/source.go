@@ -1,12 +1,15 @@
 package ldap
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -23,109 +26,240 @@ type directory interface {
 	listAll(ctx context.Context, known *knownUsers) (listing, error)
 }
 
-// listing is a whole directory as one full fetch found it.
+// listing is a whole directory as one full fetch found it. Users and
+// groups are allocated one by one and shared, unchanged, with the listings
+// and snapshots before it, so a refresh that finds little changed
+// allocates little.
 type listing struct {
-	users  []user
-	groups []group
+	users  []*user
+	groups []*group
+	// userPrev[i] is the position in the previous listing (known.last) of
+	// users[i] when its JSON is unchanged, else -1; groupPrev likewise.
+	// A snapshot built from that listing can then reuse the entries it
+	// built for them.
+	userPrev, groupPrev []int32
 	// digest hashes the JSON of every user and group in the order
 	// served: equal digests mean an unchanged directory.
 	digest uint64
+	// gen numbers the listings one knownUsers adopted; prevGen is the
+	// generation userPrev and groupPrev refer to (0: none).
+	gen, prevGen uint64
 }
 
-// knownUsers are the users of the last full fetch by the hash of their
-// JSON, so that the next one decodes only the users that changed:
-// decoding was most of a 100,000-user refresh, and a reused user shares
-// its strings with the directory still serving.
+// knownUsers is the last full fetch, so that the next one decodes only
+// the users and groups whose JSON changed: decoding was most of a
+// 100,000-user refresh, and a reused user shares its strings and its
+// entries with the directory still serving.
 type knownUsers struct {
 	seed   maphash.Seed
-	byHash map[uint64]*user
+	last   listing
 	digest uint64
+	gen    uint64
 }
 
 func newKnownUsers() *knownUsers { return &knownUsers{seed: maphash.MakeSeed()} }
 
 // next returns the known users after a full fetch found l.
 func (k *knownUsers) next(l listing) *knownUsers {
-	n := &knownUsers{seed: k.seed, byHash: make(map[uint64]*user, len(l.users)), digest: l.digest}
-	for i := range l.users {
-		n.byHash[l.users[i].raw] = &l.users[i]
-	}
-	return n
+	return &knownUsers{seed: k.seed, last: l, digest: l.digest, gen: l.gen}
 }
 
 // apiDirectory reads /core/users/ and /core/groups/ with the outpost token.
 type apiDirectory struct{ api *outpost.Client }
 
 func (d apiDirectory) listUsers(ctx context.Context, q url.Values) ([]user, error) {
-	return d.users(ctx, q, nil)
+	return d.users(ctx, q)
 }
 
 func (d apiDirectory) listGroups(ctx context.Context, q url.Values) ([]group, error) {
-	return d.groups(ctx, q, nil)
+	return d.groups(ctx, q)
 }
 
 func (d apiDirectory) listAll(ctx context.Context, known *knownUsers) (listing, error) {
 	// The digest covers the groups' JSON, then each user's hash in order.
 	var digest maphash.Hash
 	digest.SetSeed(known.seed)
-	users, groups, err := both(
-		func() ([]user, error) {
-			return d.users(ctx, url.Values{"page_size": {refreshUserPageSize}}, known)
-		},
-		func() ([]group, error) { return d.groups(ctx, url.Values{}, &digest) })
-	if err != nil {
-		return listing{}, err
+	l := listing{gen: known.gen + 1, prevGen: known.gen}
+	var gerr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.groups, l.groupPrev, gerr = d.allGroups(ctx, known, &digest)
+	}()
+	var uerr error
+	l.users, l.userPrev, uerr = d.allUsers(ctx, known)
+	<-done
+	if uerr != nil {
+		return listing{}, uerr
+	}
+	if gerr != nil {
+		return listing{}, gerr
 	}
 	var b [8]byte
-	for _, u := range users {
+	for _, u := range l.users {
 		binary.LittleEndian.PutUint64(b[:], u.raw)
 		digest.Write(b[:])
 	}
-	return listing{users: users, groups: groups, digest: digest.Sum64()}, nil
+	l.digest = digest.Sum64()
+	return l, nil
 }
 
-// users lists users. With known, each user's JSON is hashed into
-// user.raw, and a user known by that hash is reused instead of decoded.
-func (d apiDirectory) users(ctx context.Context, q url.Values, known *knownUsers) ([]user, error) {
+// allUsers lists every user for a cached directory, reusing the users of
+// known whose JSON hashes the same.
+func (d apiDirectory) allUsers(ctx context.Context, known *knownUsers) ([]*user, []int32, error) {
+	q := url.Values{"include_groups": {"true"}, "page_size": {refreshUserPageSize}}
+	r := reuse[user]{prev: known.last.users, hash: func(u *user) uint64 { return u.raw }}
+	var out []*user
+	var prev []int32
+	refs := groupRefs{}
+	err := listPages(ctx, d.api, "/core/users/", q, func(raw []byte) error {
+		h := maphash.Bytes(known.seed, raw)
+		if i := r.find(h); i >= 0 {
+			out = append(out, r.prev[i])
+			prev = append(prev, int32(i))
+			return nil
+		}
+		u := new(user)
+		var err error
+		if *u, err = decodeUser(raw, refs); err != nil {
+			return err
+		}
+		u.raw = h
+		r.replaced(func(old *user) bool { return old.PK == u.PK })
+		out = append(out, u)
+		prev = append(prev, -1)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing users: %w", err)
+	}
+	return slices.Clip(out), slices.Clip(prev), nil
+}
+
+// allGroups lists every group for a cached directory, writing their JSON
+// into digest and reusing the groups of known whose JSON is unchanged.
+func (d apiDirectory) allGroups(ctx context.Context, known *knownUsers, digest *maphash.Hash) ([]*group, []int32, error) {
+	q := url.Values{"include_users": {"true"}, "include_children": {"true"}, "include_parents": {"true"},
+		"page_size": {refreshGroupPageSize}}
+	r := reuse[group]{prev: known.last.groups, hash: func(g *group) uint64 { return g.raw }}
+	var out []*group
+	var prev []int32
+	err := listPages(ctx, d.api, "/core/groups/", q, func(raw []byte) error {
+		digest.Write(raw)
+		h := maphash.Bytes(known.seed, raw)
+		if i := r.find(h); i >= 0 {
+			out = append(out, r.prev[i])
+			prev = append(prev, int32(i))
+			return nil
+		}
+		g := new(group)
+		var err error
+		if *g, err = decodeGroup(raw); err != nil {
+			return err
+		}
+		g.raw = h
+		r.replaced(func(old *group) bool { return old.PK == g.PK })
+		out = append(out, g)
+		prev = append(prev, -1)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing groups: %w", err)
+	}
+	return slices.Clip(out), slices.Clip(prev), nil
+}
+
+// reuseLookahead is how far past the expected position reuse.find looks:
+// the core serves the directory in the same order every time, so an
+// unchanged object is almost always the next one, or a few further on
+// when objects were removed.
+const reuseLookahead = 16
+
+// reuse matches the objects of a listing with those of the previous one,
+// in order, by the hash of their JSON.
+type reuse[T any] struct {
+	prev []*T
+	hash func(*T) uint64
+	next int
+}
+
+// find returns the position in prev of an object whose JSON hashed to h,
+// or -1.
+func (r *reuse[T]) find(h uint64) int {
+	for i := r.next; i < min(r.next+reuseLookahead, len(r.prev)); i++ {
+		if r.hash(r.prev[i]) == h {
+			r.next = i + 1
+			return i
+		}
+	}
+	return -1
+}
+
+// replaced moves past the expected object when a changed object stands
+// in its place, so that a run of changed objects does not lose track.
+func (r *reuse[T]) replaced(same func(*T) bool) {
+	if r.next < len(r.prev) && same(r.prev[r.next]) {
+		r.next++
+	}
+}
+
+// listPages calls each with the JSON of every item of a paginated list, in
+// order, following pagination.next as outpost.Client.List does. Items are
+// slices of the response body, valid only during the call, and one buffer
+// holds every page in turn: unlike decoding each page into
+// json.RawMessage values, this copies nothing, so listing a large
+// directory whose objects are mostly unchanged leaves little garbage.
+func listPages(ctx context.Context, api *outpost.Client, path string, q url.Values, each func([]byte) error) error {
+	var buf bytes.Buffer
+	for n := 1; ; {
+		q.Set("page", strconv.Itoa(n))
+		if err := api.GetRaw(ctx, path, q, &buf); err != nil {
+			return err
+		}
+		if !json.Valid(buf.Bytes()) {
+			return fmt.Errorf("GET %s: page %d is not JSON", path, n)
+		}
+		pg := pageScan{each: each}
+		if err := pg.UnmarshalJSON(buf.Bytes()); err != nil {
+			return fmt.Errorf("GET %s: page %d: %w", path, n, err)
+		}
+		if pg.err != nil {
+			return pg.err
+		}
+		if pg.next <= 0 {
+			return nil
+		}
+		if pg.next <= n {
+			return fmt.Errorf("GET %s: page %d points to page %d as next", path, n, pg.next)
+		}
+		n = pg.next
+	}
+}
+
+// users lists users for a direct-mode search or a bind.
+func (d apiDirectory) users(ctx context.Context, q url.Values) ([]user, error) {
 	q = withParams(q, "include_groups", "true")
 	var out []user
 	refs := groupRefs{}
 	err := d.api.List(ctx, "/core/users/", q, func(raw json.RawMessage) error {
-		var h uint64
-		if known != nil {
-			h = maphash.Bytes(known.seed, raw)
-			if u, ok := known.byHash[h]; ok {
-				out = append(out, *u)
-				return nil
-			}
-		}
 		u, err := decodeUser(raw, refs)
 		if err != nil {
 			return err
 		}
-		u.raw = h
 		out = append(out, u)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing users: %w", err)
 	}
-	// A cached snapshot keeps the users; appending left up to half of
-	// the slice unused.
-	if cap(out)-len(out) > len(out)/8 {
-		out = append(make([]user, 0, len(out)), out...)
-	}
 	return out, nil
 }
 
-// groups lists groups, writing their JSON into digest when it is not nil.
-func (d apiDirectory) groups(ctx context.Context, q url.Values, digest *maphash.Hash) ([]group, error) {
+// groups lists groups for a direct-mode search.
+func (d apiDirectory) groups(ctx context.Context, q url.Values) ([]group, error) {
 	q = withParams(q, "include_users", "true", "include_children", "true", "include_parents", "true")
 	var out []group
 	err := d.api.List(ctx, "/core/groups/", q, func(raw json.RawMessage) error {
-		if digest != nil {
-			digest.Write(raw)
-		}
 		g, err := decodeGroup(raw)
 		if err != nil {
 			return err
