@@ -27,7 +27,8 @@
 # /proc/PID/clear_refs) once the steady RSS is read, waits until REFRESH +
 # REFRESH_SETTLE (20) seconds after the start, and reports the peak over
 # the refresh, its ratio to the steady RSS (target <= TARGET_REFRESH, 1.25)
-# and the RSS after it. In these runs the service account's bind changes
+# and the RSS after it, with the CPU the outpost spent meanwhile (which
+# shows that a refresh ran). In these runs the service account's bind changes
 # its JSON (last_login), so the refresh has something to rebuild.
 #
 # Each round also reports the CPU time (user + system) the test core and
@@ -147,16 +148,18 @@ for round in $(seq "$ROUNDS"); do
 	if [ "$REFRESH" -gt 0 ]; then
 		# From here VmHWM is the refresh's own peak, not the load's.
 		echo 5 >"/proc/$op/clear_refs"
+		rcpu0=$(cpu "$op")
 		wait_s=$(awk -v t0="$t0" -v now="$(now)" -v r="$REFRESH" -v s="$REFRESH_SETTLE" \
 			'BEGIN { w = t0 + r + s - now; if (w < 0) w = 0; printf "%.1f", w }')
 		sleep "$wait_s"
 		rpeak=$(mib "$(status_kib "$op" VmHWM)")
 		rsteady=$(mib "$(status_kib "$op" VmRSS)")
+		rcpu=$(awk -v a="$rcpu0" -v b="$(cpu "$op")" 'BEGIN { printf "%.2f", b - a }')
 		rratio=$(awk -v p="$rpeak" -v s="$steady" 'BEGIN { printf "%.3f", p / s }')
 		rpeaks+=("$rpeak")
 		rsteadies+=("$rsteady")
 		rratios+=("$rratio")
-		refreshed="; over its first refresh: peak RSS ${rpeak} MiB (${rratio}x steady), after it ${rsteady} MiB"
+		refreshed="; over its first refresh: peak RSS ${rpeak} MiB (${rratio}x steady), after it ${rsteady} MiB, outpost CPU over it ${rcpu}s"
 	fi
 	kill "$op"
 	wait "$op" 2>/dev/null || true

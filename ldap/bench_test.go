@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,8 +143,13 @@ func BenchmarkWireSearch(b *testing.B) {
 // SNAPSHOT_HEAP_PROFILE=FILE it also writes a heap profile while the
 // snapshot is alive, for `go tool pprof -sample_index=inuse_space`: the
 // -memprofile of `go test` is taken after the benchmark dropped it.
+//
+// SNAPSHOT_USERS sets the number of users (100,000 by default).
 func BenchmarkSnapshotMemory(b *testing.B) {
-	const n = 100_000
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("SNAPSHOT_USERS")); err == nil && v > 0 {
+		n = v
+	}
 	users, groups := bigDirectory(n)
 	var s *snapshot
 	for b.Loop() {
@@ -154,8 +160,8 @@ func BenchmarkSnapshotMemory(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB-retained")
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B-retained/user")
-		b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/user")
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "B-retained/user")
+		b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(n), "allocs/user")
 	}
 	if path := os.Getenv("SNAPSHOT_HEAP_PROFILE"); path != "" {
 		f, err := os.Create(path)

@@ -55,6 +55,7 @@ type options struct {
 	provider               string
 	radiusSecret           string
 	freeradiusUsers        string
+	population             bool
 }
 
 func main() {
@@ -70,6 +71,8 @@ func main() {
 	fs.StringVar(&o.ldif, "ldif", "", "LDIF `file` to write for slapd (optional)")
 	fs.StringVar(&o.ldifBase, "ldif-base", "dc=example,dc=org", "base DN of the LDIF")
 	fs.BoolVar(&o.cleartext, "ldif-cleartext", false, "store userPassword in cleartext instead of {SSHA}")
+	fs.BoolVar(&o.population, "population", false, "write one test-core population entry for the users and groups "+
+		"(always above 100,000 users)")
 	fs.IntVar(&o.refresh, "refresh", 0, "the outpost's refresh interval in `seconds` (0: authentik's default)")
 	fs.StringVar(&o.provider, "provider", "ldap", "the provider, application and outpost to write: ldap (ldap-bench) or radius (radius-bench)")
 	fs.StringVar(&o.radiusSecret, "radius-secret", "benchsecret", "shared secret of the RADIUS provider")
@@ -151,22 +154,16 @@ func writeBlueprint(w io.Writer, o options) error {
 	p("# The outpost's (%s-bench) token is printed by `akoutpost testcore --blueprint FILE`.\n", o.kind())
 	p("version: 1\nmetadata: {name: genblueprint}\nentries:\n")
 	p("  - {model: authentik_rbac.role, id: searchers, identifiers: {name: searchers}}\n")
-	for g := range o.groups {
-		p("  - {model: authentik_core.group, id: g%d, identifiers: {name: group%d}}\n", g, g)
-	}
-	p("  - model: authentik_core.user\n    identifiers: {username: %s}\n", o.service)
-	p("    attrs: {name: LDAP service account, password: \"%s\", type: service_account, roles: [!KeyOf searchers]}\n", o.servicePW)
-	var sb strings.Builder
-	for i := range o.users {
-		sb.Reset()
-		for j, g := range groupsOf(o, i) {
-			if j > 0 {
-				sb.WriteString(", ")
-			}
-			fmt.Fprintf(&sb, "!KeyOf g%d", g)
-		}
-		p("  - {model: authentik_core.user, identifiers: {username: user%d}, attrs: {name: User %d, password: \"%s\", groups: [%s]}}\n",
-			i, i, o.password, sb.String())
+	if o.population || o.users > maxListed {
+		// One entry the test core expands (outposttest's
+		// modelPopulation): the same users and groups, without a YAML
+		// value for each.
+		p("  - model: authentik_core.user\n    identifiers: {username: %s}\n", o.service)
+		p("    attrs: {name: LDAP service account, password: \"%s\", type: service_account, roles: [!KeyOf searchers]}\n", o.servicePW)
+		p("  - {model: akoutpost_testcore.population, attrs: {users: %d, groups: %d, members: %d, password: \"%s\"}}\n",
+			o.users, o.groups, o.members, o.password)
+	} else {
+		writeListed(p, o)
 	}
 	if o.kind() == "radius" {
 		p(`  - model: authentik_providers_radius.radiusprovider
@@ -198,6 +195,33 @@ func writeBlueprint(w io.Writer, o options) error {
   - {model: authentik_outposts.outpost, identifiers: {name: ldap-bench}, attrs: {type: ldap, providers: [!KeyOf ldap]%s}}
 `, baseDN, refreshConfig(o.refresh))
 	return nil
+}
+
+// maxListed is the most users a blueprint lists one entry each: beyond it
+// the test core's bound on a document's values is reached, so a
+// population entry stands for them.
+const maxListed = 100_000
+
+// writeListed writes the groups, the service account and the users one
+// entry each.
+func writeListed(p func(string, ...any), o options) {
+	for g := range o.groups {
+		p("  - {model: authentik_core.group, id: g%d, identifiers: {name: group%d}}\n", g, g)
+	}
+	p("  - model: authentik_core.user\n    identifiers: {username: %s}\n", o.service)
+	p("    attrs: {name: LDAP service account, password: \"%s\", type: service_account, roles: [!KeyOf searchers]}\n", o.servicePW)
+	var sb strings.Builder
+	for i := range o.users {
+		sb.Reset()
+		for j, g := range groupsOf(o, i) {
+			if j > 0 {
+				sb.WriteString(", ")
+			}
+			fmt.Fprintf(&sb, "!KeyOf g%d", g)
+		}
+		p("  - {model: authentik_core.user, identifiers: {username: user%d}, attrs: {name: User %d, password: \"%s\", groups: [%s]}}\n",
+			i, i, o.password, sb.String())
+	}
 }
 
 // refreshConfig is the outpost config that sets its refresh interval.
