@@ -210,7 +210,7 @@ func (c *Conn) start(id int64, respTag uint8, exclusive bool, fn opFunc) error {
 	c.mu.Unlock()
 
 	c.opsWG.Add(1)
-	go func() {
+	c.onWorker(func() {
 		defer c.opsWG.Done()
 		defer func() {
 			cancel()
@@ -223,7 +223,7 @@ func (c *Conn) start(id int64, respTag uint8, exclusive bool, fn opFunc) error {
 				c.log.Debug("ldap response not sent", "msgid", id, "error", err)
 			}
 		}
-	}()
+	})
 	return nil
 }
 
