@@ -26,6 +26,7 @@ type fakeCore struct {
 	sessions map[string]*fakeUser
 	flows    map[string]string // flow state cookie -> state
 	requests []string          // "METHOD path?query"
+	hold     chan struct{}     // when set, user listings wait until it is closed
 	n        int
 	srv      *httptest.Server
 }
@@ -99,8 +100,13 @@ func (f *fakeCore) requestCount(prefix string) int {
 
 func (f *fakeCore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.requests = append(f.requests, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
+	if hold := f.hold; hold != nil && r.URL.Path == "/api/v3/core/users/" {
+		f.mu.Unlock()
+		<-hold
+		f.mu.Lock()
+	}
+	defer f.mu.Unlock()
 	if f.down != 0 {
 		w.WriteHeader(f.down)
 		return

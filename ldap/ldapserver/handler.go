@@ -48,6 +48,16 @@ type ExtendedHandler interface {
 	Extended(ctx context.Context, c *Conn, req *ExtendedRequest) ExtendedResult
 }
 
+// InlineSearcher is implemented by a Handler that can answer some searches
+// at once from memory, without waiting on anything (a cached directory).
+// When InlineSearch reports true for a search, the connection runs it on
+// its reader instead of handing it to a worker: one goroutine hand-off
+// less per search, and the next request is read once it is answered. It
+// must itself be quick and must not block.
+type InlineSearcher interface {
+	InlineSearch(c *Conn, req *SearchRequest) bool
+}
+
 // ConnObserver is implemented by a Handler that wants to know when
 // connections start and end, for instance to track sessions. ConnOpened
 // runs before the first message is read (after the TLS handshake of a TLS

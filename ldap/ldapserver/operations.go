@@ -70,7 +70,7 @@ func (c *Conn) dispatch(m *message, br *bufio.Reader) (*bufio.Reader, bool, erro
 			return br, false, err
 		}
 		req.Controls = goCtrls
-		return br, false, c.start(m.id, respTag, true, func(ctx context.Context, op *operation) []byte {
+		return br, false, c.start(m.id, respTag, true, false, func(ctx context.Context, op *operation) []byte {
 			res := c.bind(ctx, req, auth)
 			return encodeResult(m.id, tagBindResponse, &res)
 		})
@@ -86,7 +86,9 @@ func (c *Conn) dispatch(m *message, br *bufio.Reader) (*bufio.Reader, bool, erro
 			return br, false, err
 		}
 		req.Controls, req.Paging = goCtrls, paging
-		return br, false, c.start(m.id, respTag, false, func(ctx context.Context, op *operation) []byte {
+		is, ok := c.st.handler.(InlineSearcher)
+		inline := ok && is.InlineSearch(c, req)
+		return br, false, c.start(m.id, respTag, false, inline, func(ctx context.Context, op *operation) []byte {
 			res, pending := c.search(ctx, op, m.id, req)
 			// The entries not yet sent go out with SearchResultDone in
 			// one write: a one-entry search costs one syscall, not two.
@@ -98,7 +100,7 @@ func (c *Conn) dispatch(m *message, br *bufio.Reader) (*bufio.Reader, bool, erro
 			return br, false, err
 		}
 		req.Controls = goCtrls
-		return br, false, c.start(m.id, respTag, false, func(ctx context.Context, op *operation) []byte {
+		return br, false, c.start(m.id, respTag, false, false, func(ctx context.Context, op *operation) []byte {
 			res := c.st.handler.Compare(ctx, c, req)
 			return encodeResult(m.id, tagCompareResponse, &res)
 		})
@@ -111,7 +113,7 @@ func (c *Conn) dispatch(m *message, br *bufio.Reader) (*bufio.Reader, bool, erro
 	if req.OID == oidStartTLS {
 		return c.startTLS(m.id, br)
 	}
-	return br, false, c.start(m.id, respTag, false, func(ctx context.Context, op *operation) []byte {
+	return br, false, c.start(m.id, respTag, false, false, func(ctx context.Context, op *operation) []byte {
 		res := c.extended(ctx, req)
 		return encodeExtended(m.id, &res)
 	})
@@ -174,10 +176,11 @@ func (c *Conn) respondNow(id int64, respTag uint8, res *Result) error {
 	return nil
 }
 
-// start runs fn as operation id in its own goroutine, once the operations
-// before it allow: a bind (exclusive) waits for all of them, any operation
-// waits for a bind before it, and at most MaxOpsPerConn run at once.
-func (c *Conn) start(id int64, respTag uint8, exclusive bool, fn opFunc) error {
+// start runs fn as operation id on a worker (on the reader when inline),
+// once the operations before it allow: a bind (exclusive) waits for all of
+// them, any operation waits for a bind before it, and at most
+// MaxOpsPerConn run at once.
+func (c *Conn) start(id int64, respTag uint8, exclusive, inline bool, fn opFunc) error {
 	c.mu.Lock()
 	_, dup := c.ops[id]
 	c.mu.Unlock()
@@ -210,7 +213,11 @@ func (c *Conn) start(id int64, respTag uint8, exclusive bool, fn opFunc) error {
 	c.mu.Unlock()
 
 	c.opsWG.Add(1)
-	c.onWorker(func() {
+	run := c.onWorker
+	if inline {
+		run = func(f func()) { f() }
+	}
+	run(func() {
 		defer c.opsWG.Done()
 		defer func() {
 			cancel()
