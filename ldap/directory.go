@@ -100,12 +100,53 @@ type wireMember struct {
 	Username string `json:"username"`
 }
 
-// groupRefs shares the groupRef of a group between the users that embed
-// it: in a directory of 100,000 users, each in a few groups, the embedded
-// groups would otherwise be decoded and kept once per membership. A
-// group's JSON is the key, so two users only share a groupRef when the
-// core sent the same group to both.
-type groupRefs map[string]groupRef
+// groupRefs shares the groups users embed: in a directory of a million
+// users, each in a few groups, the embedded groups would otherwise be
+// decoded and kept once per membership. A group's JSON is the key of a
+// one-group list, the JSON of a user's groups one after the other the key
+// of that user's list, so users in the same groups share one list, and
+// two users only share what the core sent to both alike. The lists are
+// read-only.
+type groupRefs map[string][]groupRef
+
+// groups returns the groups of a user from their JSON.
+func (refs groupRefs) groups(raws []json.RawMessage) ([]groupRef, error) {
+	if len(raws) == 0 {
+		return nil, nil
+	}
+	var key []byte
+	if len(raws) == 1 {
+		key = raws[0]
+	} else {
+		for _, raw := range raws {
+			key = append(key, raw...)
+		}
+	}
+	if l, ok := refs[string(key)]; ok {
+		return l, nil
+	}
+	out := make([]groupRef, 0, len(raws))
+	for _, raw := range raws {
+		if l, ok := refs[string(raw)]; ok {
+			out = append(out, l[0])
+			continue
+		}
+		var g wirePartialGrp
+		if err := json.Unmarshal(raw, &g); err != nil {
+			return nil, err
+		}
+		ref := groupRef{PK: g.PK, NumPK: g.NumPK, Name: g.Name, Superuser: g.IsSuperuser, Attributes: nonEmpty(g.Attributes)}
+		out = append(out, ref)
+		if refs != nil && len(raws) > 1 {
+			refs[string(raw)] = []groupRef{ref}
+		}
+	}
+	out = out[:len(out):len(out)]
+	if refs != nil {
+		refs[string(key)] = out
+	}
+	return out, nil
+}
 
 func decodeUser(raw json.RawMessage, refs groupRefs) (user, error) {
 	var w wireUser
@@ -116,23 +157,9 @@ func decodeUser(raw json.RawMessage, refs groupRefs) (user, error) {
 		PK: w.PK, Username: w.Username, Name: w.Name, Email: w.Email, UID: w.UID,
 		Active: w.IsActive != nil && *w.IsActive, Superuser: w.IsSuperuser, Attributes: nonEmpty(w.Attributes),
 	}
-	if len(w.GroupsObj) > 0 {
-		u.Groups = make([]groupRef, 0, len(w.GroupsObj))
-	}
-	for _, raw := range w.GroupsObj {
-		if g, ok := refs[string(raw)]; ok {
-			u.Groups = append(u.Groups, g)
-			continue
-		}
-		var g wirePartialGrp
-		if err := json.Unmarshal(raw, &g); err != nil {
-			return user{}, fmt.Errorf("decoding user %q: group: %w", w.Username, err)
-		}
-		ref := groupRef{PK: g.PK, NumPK: g.NumPK, Name: g.Name, Superuser: g.IsSuperuser, Attributes: nonEmpty(g.Attributes)}
-		if refs != nil {
-			refs[string(raw)] = ref
-		}
-		u.Groups = append(u.Groups, ref)
+	var err error
+	if u.Groups, err = refs.groups(w.GroupsObj); err != nil {
+		return user{}, fmt.Errorf("decoding user %q: group: %w", w.Username, err)
 	}
 	if w.DateJoined != nil {
 		u.DateJoined = *w.DateJoined

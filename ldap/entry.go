@@ -22,30 +22,73 @@ type attribute struct {
 // entry is one directory entry, built once and then read-only: searches
 // share entries between goroutines without copying.
 type entry struct {
-	DN    string
-	Key   string // dnKey of DN
-	attrs []packedAttr
-	tab   *valueTable
-	// meta marks the root DSE and the subschema entry, whose attributes are
-	// all selected by "+" as well as by "*".
-	meta bool
+	DN  string
+	Key string // dnKey of DN
+	tab *valueTable
+	// The attributes are n from at in tab.attrs, addressed as values are
+	// (chunk<<chunkShift | offset): 8 bytes where a slice takes 24, in
+	// an entry of 48 bytes.
+	at uint32
+	// n counts the attributes; metaFlag marks the root DSE and the
+	// subschema entry, whose attributes are all selected by "+" as well as
+	// by "*".
+	n uint32
 }
 
-// packedAttr is an attribute as an entry stores it: 16 bytes instead of
-// the 48 of an attribute. A 100,000-user directory has 2.6 million of
-// them (17 on a user entry, 9 on its virtual group), so the header size
-// decided most of the directory's memory.
-type packedAttr struct {
-	name uint32 // index into valueTable.names; opFlag marks operational
-	valueRef
+const metaFlag = 1 << 31
+
+// attrs returns e's attributes.
+func (e *entry) attrs() []packedAttr {
+	n := e.n &^ metaFlag
+	if n == 0 {
+		return nil
+	}
+	c := e.tab.attrs[e.at>>chunkShift]
+	off := e.at & chunkMask
+	return c[off : off+n : off+n]
 }
 
-const opFlag = 1 << 31
+// meta reports whether e is the root DSE or the subschema entry.
+func (e *entry) meta() bool { return e.n&metaFlag != 0 }
 
-// valueRef locates a value list in a valueTable: n values from off in one
-// chunk. Entries that repeat a list (a user's name under cn, sAMAccountName
-// and in its virtual group; the object classes of every user) share it.
-type valueRef struct{ chunk, off, n uint32 }
+// packedAttr is an attribute as an entry stores it: 8 bytes instead of
+// the 48 of an attribute. A million-user directory has 26 million of them
+// (17 on a user entry, 9 on its virtual group), so the header size decides
+// much of the directory's memory.
+//
+// off locates the first value in the table (see valueTable); info holds
+// the operational flag (bit 31), the name's index in valueTable.names
+// (bits 12-30) and the number of values (bits 0-11). A list of more values
+// than fit there has a chunk of its own and is the whole chunk. An entry
+// never holds an attribute without values, so n is never 0.
+type packedAttr struct{ off, info uint32 }
+
+const (
+	opFlag    = 1 << 31
+	nameShift = 12
+	nameMask  = 1<<19 - 1
+	countMask = 1<<nameShift - 1
+	// wholeChunk as the count means the list is its chunk.
+	wholeChunk = countMask
+	// nameEscape as the name means the name did not fit in the table's
+	// index (more than half a million distinct names in one snapshot):
+	// it is then the first of the attribute's values, the rest are its
+	// values.
+	nameEscape = nameMask
+	// Chunks are addressed by off>>chunkShift; a chunk holds at most
+	// 1<<chunkShift values unless it holds one long list alone.
+	chunkShift = 15
+	chunkMask  = 1<<chunkShift - 1
+)
+
+func (a packedAttr) name() uint32 { return a.info >> nameShift & nameMask }
+func (a packedAttr) op() bool     { return a.info&opFlag != 0 }
+
+// valueRef locates a value list in a valueTable while a builder fills it:
+// n values from off. Entries that repeat a list (a user's name under cn,
+// sAMAccountName and in its virtual group; the object classes of every
+// user) share it.
+type valueRef struct{ off, n uint32 }
 
 // valueTable holds the attribute names and values of the entries of one
 // snapshot (or of one stand-alone entry). It grows while a builder fills it
@@ -56,48 +99,84 @@ type valueTable struct {
 	// commonName, 2.5.4.3 and cn find the same attribute.
 	keys   []string
 	chunks [][]string
+	// attrs holds the attributes of the entries, each entry's together.
+	attrs [][]packedAttr
 }
 
 func (t *valueTable) values(r valueRef) []string {
 	if r.n == 0 {
 		return emptyValues
 	}
-	c := t.chunks[r.chunk]
+	c := t.chunks[r.off>>chunkShift]
+	off := r.off & chunkMask
 	// The three-index slice keeps an append by a reader from writing into
 	// the next list.
-	return c[r.off : r.off+r.n : r.off+r.n]
+	return c[off : off+r.n : off+r.n]
+}
+
+// packed returns the values of a packed attribute, with the name first
+// when it is escaped.
+func (t *valueTable) packed(a packedAttr) []string {
+	c := t.chunks[a.off>>chunkShift]
+	n := a.info & countMask
+	if n == wholeChunk {
+		return c[:len(c):len(c)]
+	}
+	off := a.off & chunkMask
+	return c[off : off+n : off+n]
+}
+
+// nameOf returns the name of a packed attribute and its values.
+func (t *valueTable) nameOf(a packedAttr) (name string, vals []string) {
+	vals = t.packed(a)
+	if a.name() == nameEscape {
+		return vals[0], vals[1:]
+	}
+	return t.names[a.name()], vals
 }
 
 // len is the number of attributes of e.
-func (e *entry) len() int { return len(e.attrs) }
+func (e *entry) len() int { return int(e.n &^ metaFlag) }
 
 // attr returns e's i-th attribute.
 func (e *entry) attr(i int) attribute {
-	a := e.attrs[i]
-	return attribute{Name: e.tab.names[a.name&^opFlag], Values: e.tab.values(a.valueRef), Operational: a.name&opFlag != 0}
+	a := e.attrs()[i]
+	name, vals := e.tab.nameOf(a)
+	return attribute{Name: name, Values: vals, Operational: a.op()}
 }
 
 // attrName returns the name of e's i-th attribute and whether it is
 // operational, without building its value list.
 func (e *entry) attrName(i int) (string, bool) {
-	n := e.attrs[i].name
-	return e.tab.names[n&^opFlag], n&opFlag != 0
+	a := e.attrs()[i]
+	if n := a.name(); n != nameEscape {
+		return e.tab.names[n], a.op()
+	}
+	return e.tab.packed(a)[0], a.op()
 }
 
 // attrKey returns the key (attrKey) of e's i-th attribute.
 func (e *entry) attrKey(i int) string {
-	return e.tab.keys[e.attrs[i].name&^opFlag]
+	a := e.attrs()[i]
+	if n := a.name(); n != nameEscape {
+		return e.tab.keys[n]
+	}
+	return attrKey(e.tab.packed(a)[0])
 }
 
 // attrValues returns the values of e's i-th attribute.
 func (e *entry) attrValues(i int) []string {
-	return e.tab.values(e.attrs[i].valueRef)
+	a := e.attrs()[i]
+	if a.name() != nameEscape {
+		return e.tab.packed(a)
+	}
+	return e.tab.packed(a)[1:]
 }
 
 // find returns the position of the attribute with key (see attrKey).
 func (e *entry) find(key string) (int, bool) {
-	for i := range e.attrs {
-		if e.attrKey(i) == key {
+	for i, a := range e.attrs() {
+		if n := a.name(); n != nameEscape && e.tab.keys[n] == key || n == nameEscape && e.attrKey(i) == key {
 			return i, true
 		}
 	}
@@ -124,7 +203,11 @@ func (e *entry) has(desc string) bool {
 func newEntry(dn, key string, meta bool, attrs []attribute) *entry {
 	b := newBuilder(nil, 1)
 	e := b.entry()
-	*e = entry{DN: dn, Key: key, meta: meta, tab: b.tab, attrs: b.attributes(len(attrs))}
+	*e = entry{DN: dn, Key: key, tab: b.tab}
+	if meta {
+		e.n = metaFlag
+	}
+	b.attributes(e, len(attrs))
 	for _, a := range attrs {
 		b.add(e, a.Name, a.Operational, b.list(a.Values))
 	}
@@ -142,7 +225,6 @@ type builder struct {
 	tab      *valueTable
 	names    map[string]uint32
 	shared   map[*string]valueRef // lists every entry of a kind repeats
-	attrs    []packedAttr
 	entries  []entry
 	groupDNs map[string]string
 	times    map[int64]valueRef
@@ -151,6 +233,12 @@ type builder struct {
 	built []userValues
 	users map[string]int32
 	chunk int
+	cur   int // the chunk lists are added to, -1 before the first
+	// The attribute chunk entries get room in (-1 before the first), how
+	// much of it is taken, and the entry being filled with the room it has.
+	acur, aused int
+	filling     *entry
+	room        int
 }
 
 type userValues struct {
@@ -164,22 +252,31 @@ type userValues struct {
 func newBuilder(p *providerConfig, size int) *builder {
 	return &builder{p: p, tab: &valueTable{}, names: map[string]uint32{}, shared: map[*string]valueRef{},
 		groupDNs: map[string]string{}, times: map[int64]valueRef{},
-		users: make(map[string]int32, size), chunk: min(max(size, 1), 4096)}
+		users: make(map[string]int32, size), chunk: min(max(size, 1), 4096), cur: -1, acur: -1}
 }
 
 // list stores vals in the table and returns where. A list that does not
-// fit in the current chunk starts a new one, as large as it needs.
+// fit in the current chunk starts a new one; a list too long for a
+// packedAttr's count gets a chunk of its own, exactly as long as it.
 func (b *builder) list(vals []string) valueRef {
 	t := b.tab
-	n := len(t.chunks)
-	if n == 0 || cap(t.chunks[n-1])-len(t.chunks[n-1]) < len(vals) {
-		t.chunks = append(t.chunks, make([]string, 0, max(len(vals), 8*b.chunk)))
-		n++
+	n := len(vals)
+	if n >= wholeChunk {
+		c := make([]string, n)
+		copy(c, vals)
+		t.chunks = append(t.chunks, c)
+		return valueRef{off: uint32(len(t.chunks)-1) << chunkShift, n: uint32(n)}
 	}
-	c := t.chunks[n-1]
+	if b.cur < 0 || cap(t.chunks[b.cur])-len(t.chunks[b.cur]) < n {
+		// Chunks double from small (a stand-alone entry) up to the bound.
+		size := min(1<<chunkShift, max(8*b.chunk, 8<<min(len(t.chunks), chunkShift)))
+		t.chunks = append(t.chunks, make([]string, 0, size))
+		b.cur = len(t.chunks) - 1
+	}
+	c := t.chunks[b.cur]
 	off := len(c)
-	t.chunks[n-1] = append(c, vals...)
-	return valueRef{chunk: uint32(n - 1), off: uint32(off), n: uint32(len(vals))}
+	t.chunks[b.cur] = append(c, vals...)
+	return valueRef{off: uint32(b.cur)<<chunkShift | uint32(off), n: uint32(n)}
 }
 
 // one stores a single value.
@@ -203,10 +300,14 @@ func (b *builder) sharedList(vals []string) valueRef {
 	return r
 }
 
-// name returns the table index of an attribute name.
+// name returns the table index of an attribute name, or nameEscape once
+// the table's index is full.
 func (b *builder) name(s string) uint32 {
 	i, ok := b.names[s]
 	if !ok {
+		if len(b.tab.names) >= nameEscape {
+			return nameEscape
+		}
 		i = uint32(len(b.tab.names))
 		b.tab.names = append(b.tab.names, s)
 		b.tab.keys = append(b.tab.keys, attrKey(s))
@@ -215,15 +316,36 @@ func (b *builder) name(s string) uint32 {
 	return i
 }
 
-// attributes returns an empty attribute list with room for n.
-func (b *builder) attributes(n int) []packedAttr {
-	if cap(b.attrs)-len(b.attrs) < n {
-		// A user and its virtual group have 26 attributes.
-		b.attrs = make([]packedAttr, 0, max(n, 26*b.chunk))
+// key returns the key of the name with table index n.
+func (b *builder) key(n uint32, name string) string {
+	if n == nameEscape {
+		return attrKey(name)
 	}
-	l := len(b.attrs)
-	b.attrs = b.attrs[:l+n]
-	return b.attrs[l : l : l+n]
+	return b.tab.keys[n]
+}
+
+// attributes gives e room for n attributes, moving those it has.
+func (b *builder) attributes(e *entry, n int) {
+	t := b.tab
+	old := e.attrs()
+	var at uint32
+	if n > 1<<chunkShift {
+		t.attrs = append(t.attrs, make([]packedAttr, n))
+		at = uint32(len(t.attrs)-1) << chunkShift
+	} else {
+		if b.acur < 0 || len(t.attrs[b.acur])-b.aused < n {
+			// A user and its virtual group have 26 attributes.
+			size := min(1<<chunkShift, max(n, 26*b.chunk, 8<<min(len(t.attrs), chunkShift)))
+			t.attrs = append(t.attrs, make([]packedAttr, size))
+			b.acur, b.aused = len(t.attrs)-1, 0
+		}
+		at = uint32(b.acur)<<chunkShift | uint32(b.aused)
+		b.aused += n
+	}
+	e.at = at
+	c := t.attrs[at>>chunkShift]
+	copy(c[at&chunkMask:], old)
+	b.filling, b.room = e, n
 }
 
 func (b *builder) entry() *entry {
@@ -239,15 +361,15 @@ func (b *builder) entry() *entry {
 // ones, as in authentik.
 func (b *builder) add(e *entry, name string, op bool, r valueRef) {
 	n := b.name(name)
-	if _, ok := e.find(b.tab.keys[n]); ok {
+	if _, ok := e.find(b.key(n, name)); ok {
 		return
 	}
-	b.putName(e, n, op, r)
+	b.putName(e, n, name, op, r)
 }
 
 // put appends an attribute to e without looking for one of that type.
 func (b *builder) put(e *entry, name string, op bool, r valueRef) {
-	b.putName(e, b.name(name), op, r)
+	b.putName(e, b.name(name), name, op, r)
 }
 
 // putName appends the attribute with table name n, unless it has no
@@ -257,14 +379,23 @@ func (b *builder) put(e *entry, name string, op bool, r valueRef) {
 // whose only value is the empty string, which directory strings forbid
 // (RFC 4517 3.3.6), such as mail of a user without email; DN attributes
 // keep it, since "" is the root DSE's DN.
-func (b *builder) putName(e *entry, n uint32, op bool, r valueRef) {
-	if r.n == 0 || r.n == 1 && b.tab.values(r)[0] == "" && attributeKind(b.tab.keys[n]) != matchDN {
+func (b *builder) putName(e *entry, n uint32, name string, op bool, r valueRef) {
+	if r.n == 0 || r.n == 1 && b.tab.values(r)[0] == "" && attributeKind(b.key(n, name)) != matchDN {
 		return
 	}
-	if op {
-		n |= opFlag
+	if n == nameEscape {
+		r = b.list(append([]string{name}, b.tab.values(r)...))
 	}
-	e.attrs = append(e.attrs, packedAttr{name: n, valueRef: r})
+	info := min(r.n, wholeChunk) | n<<nameShift
+	if op {
+		info |= opFlag
+	}
+	n = uint32(e.len())
+	if b.filling != e || int(n) == b.room {
+		b.attributes(e, 2*int(n)+4)
+	}
+	b.tab.attrs[e.at>>chunkShift][e.at&chunkMask+n] = packedAttr{off: r.off, info: info}
+	e.n++
 }
 
 func (b *builder) groupDN(name string) string {
@@ -368,7 +499,7 @@ func (b *builder) userEntry(u *user) *entry {
 	e := b.entry()
 	e.DN, e.Key = dn, sameOr(dn, p.userKey(u.Username))
 	custom := flattenAttributes(u.Attributes, u.Username)
-	e.attrs = b.attributes(len(custom) + 17)
+	b.attributes(e, len(custom)+17)
 	for _, a := range custom {
 		b.put(e, a.Name, false, b.list(a.Values))
 	}
@@ -435,7 +566,7 @@ func (b *builder) groupEntry(g *group) *entry {
 	e := b.entry()
 	e.DN, e.Key = dn, sameOr(dn, p.groupKey(g.Name))
 	custom := flattenAttributes(g.Attributes, "")
-	e.attrs = b.attributes(len(custom) + 9)
+	b.attributes(e, len(custom)+9)
 	for _, a := range custom {
 		b.put(e, a.Name, false, b.list(a.Values))
 	}
@@ -482,7 +613,8 @@ func (b *builder) virtualGroupEntry(i int) *entry {
 	us := &b.built[i]
 	dn := p.vgroupDN(us.name)
 	e := b.entry()
-	e.DN, e.Key, e.attrs = dn, sameOr(dn, p.vgroupKey(us.name)), b.attributes(9)
+	e.DN, e.Key = dn, sameOr(dn, p.vgroupKey(us.name))
+	b.attributes(e, 9)
 	b.put(e, "cn", false, us.username)
 	b.put(e, "uid", false, us.uid)
 	b.put(e, "sAMAccountName", false, us.username)
@@ -500,7 +632,8 @@ func (b *builder) containerEntries() []*entry {
 	p := b.p
 	mk := func(dn, key, name string) *entry {
 		e := b.entry()
-		e.DN, e.Key, e.attrs = dn, key, b.attributes(4)
+		e.DN, e.Key = dn, key
+		b.attributes(e, 4)
 		b.put(e, "objectClass", false, b.sharedList(containerClasses))
 		b.put(e, "ou", false, b.one(name))
 		b.put(e, "commonName", false, b.one(name))

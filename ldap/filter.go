@@ -337,7 +337,7 @@ func (f *filter) eval(e *entry) tri {
 		if f.key == "objectclass" {
 			return triTrue
 		}
-		if i, ok := e.find(f.key); ok && e.attrs[i].n > 0 {
+		if _, ok := e.find(f.key); ok {
 			return triTrue
 		}
 		return triFalse
@@ -510,7 +510,7 @@ func (f *filter) evalExtensible(e *entry) tri {
 			res = f.absent()
 		}
 	} else {
-		for i := range e.attrs {
+		for i := range e.len() {
 			k := attributeKind(e.attrKey(i))
 			if !f.rule.appliesTo(k) {
 				continue

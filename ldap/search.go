@@ -133,8 +133,8 @@ func (s *selector) apply(e *entry) []ldapserver.Attribute {
 // selects reports whether the i-th attribute of e is returned.
 func (s *selector) selects(e *entry, i int) bool {
 	_, op := e.attrName(i)
-	return s.all && (!op || e.meta) ||
-		s.allOperational && (op || e.meta) ||
+	return s.all && (!op || e.meta()) ||
+		s.allOperational && (op || e.meta()) ||
 		len(s.keys) > 0 && s.keys[e.attrKey(i)]
 }
 

@@ -56,11 +56,59 @@ type baseIndex struct {
 	index []indexSlot
 	post  []int32
 	seed  maphash.Seed
-	byKey map[string]int32
-	// users by pk, for access-restricted views and cached-bind checks,
-	// and in listing order (the user entry of users[i] is at 4+i).
-	users    map[int]*user
+	// byKey finds entries by key, users (positions in userList) by pk,
+	// for access-restricted views and cached-bind checks. Maps cost about
+	// five times as much at a million users, and their pointers are work
+	// for every garbage collection.
+	byKey posTable
+	users posTable
+	// The users in listing order (the user entry of userList[i] is at 4+i)
+	// and the entries, of the full build (shared with its snapshot).
 	userList []*user
+	entries  []*entry
+}
+
+// posTable maps hashes to positions by open addressing: a power-of-two
+// array of slots, each the high 32 bits of a hash beside a position + 1
+// (0 is an empty slot), probed linearly from the slot the hash's low bits
+// name. It holds no pointers, so the garbage collector never scans it.
+// Callers compare what is at a position with what they look for.
+type posTable struct {
+	slots []uint64
+	mask  uint64
+}
+
+func newPosTable(n int) posTable {
+	size := 8
+	for size < n+n/2 {
+		size <<= 1
+	}
+	return posTable{slots: make([]uint64, size), mask: uint64(size - 1)}
+}
+
+// probe returns the slot at which to look for h the k-th time.
+func (t *posTable) probe(h uint64, k uint64) uint64 { return (h + k) & t.mask }
+
+// insert puts position p for hash h, replacing the position of an equal
+// item (same reports whether the item at a position equals p's).
+func (t *posTable) insert(h uint64, p int32, same func(int32) bool) {
+	tag := h >> 32 << 32
+	for k := uint64(0); ; k++ {
+		i := t.probe(h, k)
+		v := t.slots[i]
+		if v == 0 || v&^0xffffffff == tag && same(int32(uint32(v))-1) {
+			t.slots[i] = tag | uint64(uint32(p+1))
+			return
+		}
+	}
+}
+
+// userHash mixes a pk (splitmix64's finaliser).
+func userHash(pk int) uint64 {
+	h := uint64(pk)
+	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
+	h = (h ^ h>>27) * 0x94d049bb133111eb
+	return h ^ h>>31
 }
 
 // overlay is how a refreshed snapshot differs from its base. Entries of the
@@ -131,13 +179,15 @@ func build(p *providerConfig, users []*user, groups []*group, version string, in
 // rebase makes s's entries its own base: the overlay is dropped and the
 // indexes are built over every entry.
 func (s *snapshot) rebase(indexed bool) {
-	base := &baseIndex{n: int32(len(s.entries)), userList: s.userList, seed: maphash.MakeSeed(),
-		users: make(map[int]*user, len(s.userList)), byKey: make(map[string]int32, len(s.entries))}
-	for _, u := range s.userList {
-		base.users[u.PK] = u
+	base := &baseIndex{n: int32(len(s.entries)), userList: s.userList, entries: s.entries, seed: maphash.MakeSeed(),
+		users: newPosTable(len(s.userList)), byKey: newPosTable(len(s.entries))}
+	// A later entry or user with the key or pk of an earlier one replaces
+	// it, as a map would.
+	for i, u := range s.userList {
+		base.users.insert(userHash(u.PK), int32(i), func(j int32) bool { return s.userList[j].PK == u.PK })
 	}
 	for i, e := range s.entries {
-		base.byKey[e.Key] = int32(i)
+		base.byKey.insert(maphash.String(base.seed, e.Key), int32(i), func(j int32) bool { return s.entries[j].Key == e.Key })
 	}
 	s.base, s.overlay, s.rebuilt = base, overlay{}, 0
 	if indexed {
@@ -150,11 +200,28 @@ func (s *snapshot) find(key string) (int32, bool) {
 	if i, ok := s.dkeys[key]; ok {
 		return i, true
 	}
-	p, ok := s.base.byKey[key]
+	p, ok := s.base.keyPosition(key)
 	if !ok {
 		return 0, false
 	}
 	return s.current(p)
+}
+
+// keyPosition returns the base position of the entry with a key.
+func (b *baseIndex) keyPosition(key string) (int32, bool) {
+	h := maphash.String(b.seed, key)
+	tag := h >> 32 << 32
+	for k := uint64(0); ; k++ {
+		v := b.byKey.slots[b.byKey.probe(h, k)]
+		if v == 0 {
+			return 0, false
+		}
+		if v&^0xffffffff == tag {
+			if p := int32(uint32(v)) - 1; b.entries[p].Key == key {
+				return p, true
+			}
+		}
+	}
 }
 
 // user returns the user with a pk, or nil.
@@ -165,7 +232,20 @@ func (s *snapshot) user(pk int) *user {
 	if s.gone[pk] {
 		return nil
 	}
-	return s.base.users[pk]
+	b := s.base
+	h := userHash(pk)
+	tag := h >> 32 << 32
+	for k := uint64(0); ; k++ {
+		v := b.users.slots[b.users.probe(h, k)]
+		if v == 0 {
+			return nil
+		}
+		if v&^0xffffffff == tag {
+			if u := b.userList[int32(uint32(v))-1]; u.PK == pk {
+				return u
+			}
+		}
+	}
 }
 
 // current returns the position in s of the entry at base position p, or
@@ -220,20 +300,20 @@ func (s *snapshot) buildIndex(positions []int32) ([]indexSlot, []int32) {
 	// users. The pairs are the only transient memory, 8 bytes per value.
 	n := 0
 	each(func(_ int32, e *entry) {
-		for i := range e.attrs {
+		for i := range e.len() {
 			if indexed(e, i).id != 0 {
-				n += int(e.attrs[i].n)
+				n += len(e.attrValues(i))
 			}
 		}
 	})
 	pairs := make([]uint64, 0, n)
 	each(func(i int32, e *entry) {
-		for j := range e.attrs {
+		for j := range e.len() {
 			a := indexed(e, j)
 			if a.id == 0 {
 				continue
 			}
-			for _, v := range e.tab.values(e.attrs[j].valueRef) {
+			for _, v := range e.attrValues(j) {
 				pairs = append(pairs, uint64(s.hash(a.id, s.indexKey(a.kind, v)))<<32|uint64(uint32(i)))
 			}
 		}
