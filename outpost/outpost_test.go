@@ -588,3 +588,20 @@ authentik_outpost_info{build="abc",outpost_name="test outpost",outpost_type="tes
 		t.Error("/metrics has Go runtime metrics; only cmd registers those")
 	}
 }
+
+func TestFactoryOf(t *testing.T) {
+	p := &testProvider{typ: "test"}
+	ok := outpost.FactoryOf(func(outpost.Deps) (*testProvider, error) { return p, nil })
+	if got, err := ok(context.Background(), outpost.Deps{}); err != nil || got != outpost.Provider(p) {
+		t.Errorf("FactoryOf = %v, %v; want the provider", got, err)
+	}
+	failing := outpost.FactoryOf(func(outpost.Deps) (*testProvider, error) { return nil, errTest })
+	// A nil *testProvider must not come back as a non-nil interface.
+	if got, err := failing(context.Background(), outpost.Deps{}); !errors.Is(err, errTest) || got != nil {
+		t.Errorf("failing FactoryOf = %#v, %v; want nil and the error", got, err)
+	}
+	d := outpost.Deps{}.WithDefaults()
+	if d.Logger == nil || d.Registerer == nil {
+		t.Errorf("WithDefaults left %+v", d)
+	}
+}

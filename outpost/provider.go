@@ -64,6 +64,31 @@ type Deps struct {
 	Certificates *Certificates
 }
 
+// WithDefaults returns d with a discarding Logger and a private registry
+// in place of nil ones, for a provider built outside an outpost (a test,
+// a host wiring it by hand).
+func (d Deps) WithDefaults() Deps {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Registerer == nil {
+		d.Registerer = prometheus.NewRegistry()
+	}
+	return d
+}
+
+// FactoryOf makes the Factory of a provider constructor: the outpost's
+// context is not needed to build most providers.
+func FactoryOf[P Provider](build func(Deps) (P, error)) Factory {
+	return func(_ context.Context, d Deps) (Provider, error) {
+		p, err := build(d)
+		if err != nil {
+			return nil, err // not a typed nil in an interface
+		}
+		return p, nil
+	}
+}
+
 // MessageHandler is implemented by providers that act on control channel
 // messages other than acknowledgements, hellos and update triggers, such as
 // [InstructionSessionEnd].

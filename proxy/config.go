@@ -15,7 +15,6 @@ import (
 	"github.com/akoutpost/akoutpost/metrics"
 	"github.com/akoutpost/akoutpost/outpost"
 	"github.com/akoutpost/akoutpost/proxy/session"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures a [Provider]. The zero value is usable: no listeners
@@ -126,15 +125,9 @@ func New(d outpost.Deps, cfg Config) (*Provider, error) {
 	if cfg.CookieSecret != nil && len(cfg.CookieSecret) < 16 {
 		return nil, errors.New("proxy: CookieSecret must be at least 16 bytes")
 	}
+	d = d.WithDefaults()
 	p := &Provider{cfg: cfg, deps: d, log: d.Logger, store: cfg.SessionStore, now: cfg.Now}
-	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
-	}
-	reg := d.Registerer
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
-	m, err := metrics.NewProxy(reg)
+	m, err := metrics.NewProxy(d.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
@@ -155,13 +148,7 @@ func (p *Provider) logger() *slog.Logger { return p.log }
 // provider for cfg with what the outpost lends. A host that mounts the
 // provider gets it from [outpost.Outpost.Provider].
 func Factory(cfg Config) outpost.Factory {
-	return func(_ context.Context, d outpost.Deps) (outpost.Provider, error) {
-		p, err := New(d, cfg)
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
-	}
+	return outpost.FactoryOf(func(d outpost.Deps) (*Provider, error) { return New(d, cfg) })
 }
 
 // HandleMessage implements [outpost.MessageHandler]. A session-end message

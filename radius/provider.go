@@ -16,7 +16,6 @@ import (
 	"github.com/akoutpost/akoutpost/metrics"
 	"github.com/akoutpost/akoutpost/outpost"
 	"github.com/akoutpost/akoutpost/outpost/flow"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures a [Provider]. The zero value of every field but RADIUS
@@ -91,20 +90,13 @@ func New(d outpost.Deps, cfg Config) (*Provider, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	log := d.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("provider", "radius")
-	reg := d.Registerer
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
-	m, err := metrics.NewRADIUS(reg)
+	d = d.WithDefaults()
+	log := d.Logger.With("provider", "radius")
+	m, err := metrics.NewRADIUS(d.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("radius: %w", err)
 	}
-	exec, err := flow.ForOutpost(d.API, cfg.Token, log, reg)
+	exec, err := flow.ForOutpost(d.API, cfg.Token, log, d.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("radius: %w", err)
 	}
@@ -118,13 +110,7 @@ func New(d outpost.Deps, cfg Config) (*Provider, error) {
 // Factory returns the [outpost.Factory] of RADIUS outposts: it builds a
 // provider for cfg with what the outpost lends.
 func Factory(cfg Config) outpost.Factory {
-	return func(_ context.Context, d outpost.Deps) (outpost.Provider, error) {
-		p, err := New(d, cfg)
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
-	}
+	return outpost.FactoryOf(func(d outpost.Deps) (*Provider, error) { return New(d, cfg) })
 }
 
 // lent is what the provider was built with.
