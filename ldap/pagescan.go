@@ -12,7 +12,7 @@ import (
 // before calling UnmarshalJSON), so the scanner below only has to find
 // where values end.
 type pageScan struct {
-	each func([]byte) error
+	each func([]byte) error // nil: only read pagination.next
 	next int
 	err  error // from each, which stops the scan
 }
@@ -46,6 +46,9 @@ func (p *pageScan) UnmarshalJSON(data []byte) error {
 		val := data[valStart:i]
 		switch string(key) {
 		case `"results"`:
+			if p.each == nil {
+				break
+			}
 			if err := p.items(val); err != nil {
 				return err
 			}

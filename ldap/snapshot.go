@@ -55,7 +55,13 @@ type baseIndex struct {
 	// checked against the filter.
 	index []indexSlot
 	post  []int32
-	seed  maphash.Seed
+	// radix[p] is where the slots whose hash begins with p start, p being
+	// the hash's top bits (32-radixShift): a lookup searches a few slots
+	// of one or two cache lines instead of bisecting the whole index, 24
+	// steps and as many cache misses at a million users.
+	radix      []int32
+	radixShift uint8
+	seed       maphash.Seed
 	// byKey finds entries by key, users (positions in userList) by pk,
 	// for access-restricted views and cached-bind checks. Maps cost about
 	// five times as much at a million users, and their pointers are work
@@ -192,6 +198,7 @@ func (s *snapshot) rebase(indexed bool) {
 	s.base, s.overlay, s.rebuilt = base, overlay{}, 0
 	if indexed {
 		base.index, base.post = s.buildIndex(nil)
+		base.radix, base.radixShift = radixOf(base.index)
 	}
 }
 
@@ -351,8 +358,39 @@ func (s *snapshot) hash(id uint64, key string) uint32 {
 	return uint32(h ^ h>>32)
 }
 
-// lookup returns the posting list of a hash in an index.
-func lookup(index []indexSlot, post []int32, h uint32) []int32 {
+// radixSlots is about how many slots share a radix entry: 16 slots of
+// 12 bytes are three cache lines, for 4 bytes of radix.
+const radixSlots = 16
+
+// radixOf returns the radix of an index (nil for a small one).
+func radixOf(index []indexSlot) ([]int32, uint8) {
+	bits := 0
+	for bits < 24 && radixSlots<<(bits+1) <= len(index) {
+		bits++
+	}
+	if bits == 0 {
+		return nil, 0
+	}
+	shift := uint8(32 - bits)
+	radix := make([]int32, 1<<bits+1)
+	j := 0
+	for p := range 1 << bits {
+		for j < len(index) && index[j].hash>>shift < uint32(p) {
+			j++
+		}
+		radix[p] = int32(j)
+	}
+	radix[1<<bits] = int32(len(index))
+	return radix, shift
+}
+
+// lookup returns the posting list of a hash in an index, narrowed first
+// by its radix when it has one.
+func lookup(index []indexSlot, post []int32, radix []int32, shift uint8, h uint32) []int32 {
+	if radix != nil {
+		p := h >> shift
+		index = index[radix[p]:radix[p+1]]
+	}
 	i, found := slices.BinarySearchFunc(index, h, func(slot indexSlot, h uint32) int {
 		return cmp.Compare(slot.hash, h)
 	})
@@ -369,13 +407,13 @@ func lookup(index []indexSlot, post []int32, h uint32) []int32 {
 // attribute number id (or a value colliding with it), ascending.
 func (s *snapshot) postingsOf(id uint64, key string) []int32 {
 	h := s.hash(id, key)
-	list := lookup(s.base.index, s.base.post, h)
+	list := lookup(s.base.index, s.base.post, s.base.radix, s.base.radixShift, h)
 	if s.overlay.empty() {
 		return list
 	}
 	// Base postings, less the stale ones, moved to their positions in s,
 	// merged with the delta's.
-	delta := lookup(s.dindex, s.dpost, h)
+	delta := lookup(s.dindex, s.dpost, nil, 0, h)
 	out := make([]int32, 0, len(list)+len(delta))
 	si, ji, di := 0, 0, 0
 	for _, p := range list {
