@@ -207,6 +207,70 @@ func decodeBER(b []byte, maxDepth int) (*ber.Packet, error) {
 type decoder struct {
 	maxDepth int
 	elements int
+	// slab and kids hand out the message's packets and child lists from
+	// a few allocations instead of several per element: a search request
+	// has dozens of elements.
+	slab []node
+	kids []*ber.Packet
+}
+
+// node is a packet with the buffer its Data points to.
+type node struct {
+	p    ber.Packet
+	data bytes.Buffer
+}
+
+// slabSize is how many packets one allocation holds.
+const slabSize = 32
+
+// packet returns a packet whose Data reads content.
+func (d *decoder) packet(content []byte) *ber.Packet {
+	if len(d.slab) == 0 {
+		d.slab = make([]node, slabSize)
+	}
+	n := &d.slab[0]
+	d.slab = d.slab[1:]
+	n.data = *bytes.NewBuffer(content)
+	n.p.Data = &n.data
+	return &n.p
+}
+
+// children returns a list with room for exactly n children.
+func (d *decoder) children(n int) []*ber.Packet {
+	if n > len(d.kids) {
+		d.kids = make([]*ber.Packet, max(n, slabSize))
+	}
+	c := d.kids[:0:n]
+	d.kids = d.kids[n:]
+	return c
+}
+
+// countElements counts the BER elements directly in content, reading
+// their headers only; element checks them in full.
+func countElements(content []byte) int {
+	n := 0
+	for len(content) >= 2 {
+		i, l := 2, 0
+		switch l0 := content[1]; {
+		case l0 < 0x80:
+			l = int(l0)
+		default:
+			k := int(l0 & 0x7f)
+			if l0 == 0x80 || k > 4 || len(content) < 2+k {
+				return n + 1
+			}
+			for _, x := range content[2 : 2+k] {
+				l = l<<8 | int(x)
+			}
+			i += k
+		}
+		n++
+		if l > len(content)-i {
+			return n
+		}
+		content = content[i+l:]
+	}
+	return n
 }
 
 func (d *decoder) element(b []byte, depth int) (*ber.Packet, []byte, error) {
@@ -245,15 +309,16 @@ func (d *decoder) element(b []byte, depth int) (*ber.Packet, []byte, error) {
 		return nil, nil, malformed("BER length %d exceeds the %d bytes left", n, len(b)-i)
 	}
 	content := b[i : i+n : i+n]
-	p := &ber.Packet{
-		Identifier: ber.Identifier{
-			ClassType: ber.Class(id & 0xc0),
-			TagType:   ber.Type(id & 0x20),
-			Tag:       ber.Tag(id & 0x1f),
-		},
-		Data: bytes.NewBuffer(content),
+	p := d.packet(content)
+	p.Identifier = ber.Identifier{
+		ClassType: ber.Class(id & 0xc0),
+		TagType:   ber.Type(id & 0x20),
+		Tag:       ber.Tag(id & 0x1f),
 	}
 	if p.TagType == ber.TypeConstructed {
+		if len(content) > 0 {
+			p.Children = d.children(countElements(content))
+		}
 		rest := content
 		for len(rest) > 0 {
 			child, r, err := d.element(rest, depth+1)
