@@ -160,6 +160,9 @@ for round in $(seq "$ROUNDS"); do
 		rsteadies+=("$rsteady")
 		rratios+=("$rratio")
 		refreshed="; over its first refresh: peak RSS ${rpeak} MiB (${rratio}x steady), after it ${rsteady} MiB, outpost CPU over it ${rcpu}s"
+		if awk -v c="$rcpu" 'BEGIN { exit !(c < 0.5) }'; then
+			refreshed="$refreshed (NO REFRESH RAN in the window: raise REFRESH_SETTLE)"
+		fi
 	fi
 	kill "$op"
 	wait "$op" 2>/dev/null || true

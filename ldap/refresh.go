@@ -27,6 +27,13 @@ const refreshGroupPageSize = "100"
 // users).
 const releaseAfterEntries = 50_000
 
+// releaseAfterListed is how many entries a directory must have for every
+// refresh of it to return freed memory (about 250,000 users): listing it
+// again allocates its per-entry arrays and page buffers anew even when
+// nothing changed, and at a million users that garbage kept the resident
+// size 200 MiB above the live size after each refresh.
+const releaseAfterListed = 500_000
+
 // refresh fetches the whole directory for the providers in cached search
 // mode and swaps their snapshots atomically; a failed fetch keeps the last
 // good snapshots. It then forgets cached binds of users that changed.
@@ -94,13 +101,14 @@ func refreshCached(ctx context.Context, dir directory, known *knownUsers, cached
 	}
 	log.Debug("refreshed the LDAP directory", "users", len(l.users), "groups", len(l.groups),
 		"unchanged", unchanged, "built", fresh, "reused", reused, "took", time.Since(start))
-	if fresh >= releaseAfterEntries {
+	if fresh >= releaseAfterEntries || fresh+reused >= releaseAfterListed {
 		// A directory built from nothing leaves the heap goal at about
 		// twice its size (and the replaced one, if any, is garbage all at
 		// once). Left to the runtime, that memory stays resident;
 		// returning it now keeps a large outpost's resident size near its
 		// live size, for one extra collection. Refreshes that reuse the
-		// serving directory's entries allocate too little to need it.
+		// serving directory's entries allocate too little to need it,
+		// unless the directory is very large.
 		debug.FreeOSMemory()
 	}
 	return known
