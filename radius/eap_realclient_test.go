@@ -25,6 +25,40 @@ var eapBlueprint = strings.Replace(strings.Replace(testBlueprint, "entries:\n", 
 // eapolTest runs wpa_supplicant's eapol_test with the network block
 // network (the ca_cert line is added) and returns its output and whether
 // it reported SUCCESS.
+// eapolCase runs eapol_test with network against the application app and
+// checks the outcome: success when reason is empty, else a reject counted
+// under reason; requests core requests; on success, MPPE keys that
+// eapol_test derived itself. It returns eapol_test's output.
+func (s *stack) eapolCase(t *testing.T, app, secret, network, reason string, requests int) string {
+	t.Helper()
+	s.core.ResetRequests()
+	before := 0.0
+	if reason != "" {
+		before = s.rejected(reason, app)
+	}
+	out, ok := s.eapolTest(t, secret, network)
+	if os.Getenv("EAPOL_DEBUG") != "" {
+		t.Log(out)
+	}
+	if want := reason == ""; ok != want {
+		t.Fatalf("success %v, want %v:\n%s", ok, want, out)
+	}
+	if reason != "" {
+		if got := s.rejected(reason, app); got != before+1 {
+			t.Errorf("rejected{reason=%s} went from %v to %v", reason, before, got)
+		}
+	}
+	if got := s.core.RequestCount("/api/v3/"); got != requests {
+		t.Errorf("%d core requests, want %d", got, requests)
+	}
+	if reason == "" {
+		// eapol_test derives the MSK itself and compares it with the
+		// MS-MPPE keys of the Access-Accept.
+		wantOutput(t, out, "MPPE keys OK: 1  mismatch: 0")
+	}
+	return out
+}
+
 func (s *stack) eapolTest(t *testing.T, secret, network string) (string, bool) {
 	t.Helper()
 	dir := t.TempDir()
@@ -72,31 +106,7 @@ func TestEapolTest(t *testing.T) {
 		{"PEAP-MSCHAPv2 refused", "\teap=PEAP\n\tidentity=\"alice\"\n\tpassword=\"alice-pw\"\n\tphase2=\"auth=MSCHAPV2\"\n", rejectEAPMethod, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s.core.ResetRequests()
-			before := 0.0
-			if tc.reason != "" {
-				before = s.rejected(tc.reason, "wifi")
-			}
-			out, ok := s.eapolTest(t, "wifi-secret", tc.network)
-			if os.Getenv("EAPOL_DEBUG") != "" {
-				t.Log(out)
-			}
-			if want := tc.reason == ""; ok != want {
-				t.Fatalf("success %v, want %v:\n%s", ok, want, out)
-			}
-			if tc.reason != "" {
-				if got := s.rejected(tc.reason, "wifi"); got != before+1 {
-					t.Errorf("rejected{reason=%s} went from %v to %v", tc.reason, before, got)
-				}
-			}
-			if got := s.core.RequestCount("/api/v3/"); got != tc.requests {
-				t.Errorf("%d core requests, want %d", got, tc.requests)
-			}
-			if tc.reason == "" {
-				// eapol_test derives the MSK itself and compares it with
-				// the MS-MPPE keys of the Access-Accept.
-				wantOutput(t, out, "MPPE keys OK: 1  mismatch: 0")
-			}
+			s.eapolCase(t, "wifi", "wifi-secret", tc.network, tc.reason, tc.requests)
 		})
 	}
 }
