@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/akoutpost/akoutpost/internal/syncbuf"
 	"github.com/akoutpost/akoutpost/internal/testservers"
 )
 
@@ -62,19 +63,14 @@ func startNginx(t *testing.T, name string, vars map[string]string) string {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-c", confPath, "-p", dir, "-e", filepath.Join(dir, "error.log"))
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
+	var out *syncbuf.Buffer
+	t.Cleanup(func() { // after nginx stopped
 		if t.Failed() {
 			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 			t.Logf("nginx output: %s\nerror.log:\n%s", out, log)
 		}
 	})
+	out = testservers.StartProcess(t, cmd)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	waitDial(t, addr, "nginx")
 	return addr

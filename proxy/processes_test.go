@@ -156,25 +156,13 @@ func startReplica(t *testing.T, bin string, core *outposttest.Server, store stri
 		"AUTHENTIK_LISTEN__METRICS=127.0.0.1:"+itoa(freePort(t)),
 		"AKOUTPOST_SESSION_STORE="+store,
 	)
-	out := &syncbuf.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+	var out *syncbuf.Buffer
+	t.Cleanup(func() { // after the process stopped
 		if t.Failed() {
 			t.Logf("replica on %s:\n%s", addr, out.String())
 		}
 	})
+	out = testservers.StartProcess(t, cmd)
 	waitConfigured(t, addr, "app.test")
 	return addr
 }

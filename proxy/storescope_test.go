@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/akoutpost/akoutpost/internal/syncbuf"
+	"github.com/akoutpost/akoutpost/internal/testservers"
 	"github.com/akoutpost/akoutpost/outpost/outposttest"
 )
 
@@ -177,25 +178,13 @@ func startOutpostProcess(t *testing.T, bin string, core *outposttest.Server, out
 	}
 	cmd := exec.Command(bin, "run")
 	cmd.Env = env
-	out := &syncbuf.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+	var out *syncbuf.Buffer
+	t.Cleanup(func() { // after the process stopped
 		if t.Failed() {
 			t.Logf("outpost %s on %s:\n%s", outpostName, addr, out.String())
 		}
 	})
+	out = testservers.StartProcess(t, cmd)
 	waitConfigured(t, addr, host)
 	return addr
 }

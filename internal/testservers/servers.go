@@ -58,9 +58,16 @@ func waitDial(t testing.TB, addr string) {
 	t.Fatalf("server on %s did not come up", addr)
 }
 
-// startProcess starts cmd and stops it when the test ends.
-func startProcess(t testing.TB, cmd *exec.Cmd) {
+// StartProcess starts cmd with its output going to the returned buffer
+// (unless cmd already has its own), and stops it when the test ends: an
+// interrupt, then a kill after 30 s. A cleanup the caller registers
+// before this call runs after the process has stopped.
+func StartProcess(t testing.TB, cmd *exec.Cmd) *syncbuf.Buffer {
 	t.Helper()
+	out := &syncbuf.Buffer{}
+	if cmd.Stdout == nil && cmd.Stderr == nil {
+		cmd.Stdout, cmd.Stderr = out, out
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", cmd.Path, err)
 	}
@@ -70,11 +77,12 @@ func startProcess(t testing.TB, cmd *exec.Cmd) {
 		go func() { cmd.Wait(); close(done) }()
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(30 * time.Second):
 			cmd.Process.Kill()
 			<-done
 		}
 	})
+	return out
 }
 
 // RedisAddr returns the address of a Redis server for tests:
@@ -92,7 +100,7 @@ func RedisAddr(t testing.TB) string {
 	port := FreePort(t)
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	startProcess(t, cmd)
+	StartProcess(t, cmd)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	waitDial(t, addr)
 	return addr
@@ -222,15 +230,7 @@ func (p *Postgres) Stop() {
 // the failure message if the peer never listens.
 func StartPeer(t testing.TB, what string, cmd *exec.Cmd, port int, failureLog string) (string, *syncbuf.Buffer) {
 	t.Helper()
-	out := &syncbuf.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	})
+	out := StartProcess(t, cmd)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	for range 400 {
 		if c, err := net.Dial("tcp", addr); err == nil {
