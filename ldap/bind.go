@@ -98,7 +98,7 @@ type sessionUser struct {
 // was bound as before this bind, if any.
 func (p *Provider) bindDirect(ctx context.Context, rt *provider, dn, dnKey, username, password, remoteIP string,
 	prev *identity) (bindResult, *flow.Session) {
-	res, err := p.lent().executor.Run(ctx, flow.Request{
+	res, err := p.deps.executor.Run(ctx, flow.Request{
 		Flow: rt.cfg.BindFlow, Username: username, Password: password, MFA: rt.cfg.MFA, RemoteIP: remoteIP,
 		Query: url.Values{"goauthentik.io/outpost/ldap": {"true"}},
 	})
@@ -293,7 +293,7 @@ func (p *Provider) userVersion(ctx context.Context, rt *provider, id *identity) 
 			return u.version()
 		}
 	}
-	users, err := p.lent().dir.listUsers(ctx, url.Values{"username": {id.username}})
+	users, err := p.deps.dir.listUsers(ctx, url.Values{"username": {id.username}})
 	if err != nil {
 		return ""
 	}

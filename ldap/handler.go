@@ -116,7 +116,7 @@ func (p *Provider) compare(ctx context.Context, cs *connState, req *ldapserver.C
 
 // observe records an operation's duration and, when refused, its reason.
 func (p *Provider) observe(op, app, reason string, start time.Time) {
-	l := p.lent()
+	l := p.deps
 	name := ""
 	if st := p.state.Load(); st != nil {
 		name = st.outpostName

@@ -135,8 +135,6 @@ type lent struct {
 	certs    *outpost.Certificates // nil: no certificates (the fallback is used)
 }
 
-func (p *Provider) lent() *lent { return p.deps }
-
 func (p *Provider) logger() *slog.Logger { return p.deps.log }
 
 // state is one applied configuration.

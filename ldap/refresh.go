@@ -52,7 +52,7 @@ func (p *Provider) refresh(ctx context.Context, st *state) {
 		if p.known == nil {
 			p.known = newKnownUsers()
 		}
-		p.known = refreshCached(ctx, p.lent().dir, p.known, cached, p.cfg.Version, p.logger())
+		p.known = refreshCached(ctx, p.deps.dir, p.known, cached, p.cfg.Version, p.logger())
 	}
 	for _, rt := range direct {
 		p.forgetChangedUsers(ctx, rt)
@@ -122,7 +122,7 @@ func (p *Provider) forgetChangedUsers(ctx context.Context, rt *provider) {
 		return
 	}
 	since := oldest.Add(-refreshSkew).UTC().Format(time.RFC3339)
-	users, err := p.lent().dir.listUsers(ctx, url.Values{"last_updated__gt": {since}})
+	users, err := p.deps.dir.listUsers(ctx, url.Values{"last_updated__gt": {since}})
 	if err != nil {
 		p.logger().Warn("checking cached binds for changed users failed", "error", err)
 		return

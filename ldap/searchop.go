@@ -138,7 +138,7 @@ func (p *Provider) view(ctx context.Context, rt *provider, id *identity, dn, key
 			return p.leafView(ctx, rt, l)
 		}
 		uq, gq := pushdown(rt.cfg, f)
-		users, groups, err := fetch(ctx, p.lent().dir, uq, gq)
+		users, groups, err := fetch(ctx, p.deps.dir, uq, gq)
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +149,7 @@ func (p *Provider) view(ctx context.Context, rt *provider, id *identity, dn, key
 			return restrictedView(rt.cfg, u, p.cfg.Version), nil
 		}
 	}
-	users, err := p.lent().dir.listUsers(ctx, url.Values{"username": {id.username}})
+	users, err := p.deps.dir.listUsers(ctx, url.Values{"username": {id.username}})
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +213,7 @@ func (p *providerConfig) leafOf(dn, key string) (leafRef, bool) {
 // exact name finds nothing, the whole list is read and the entries whose
 // key is l's kept, so cn=ALICE finds alice as a cached directory does.
 func (p *Provider) leafView(ctx context.Context, rt *provider, l leafRef) (*snapshot, error) {
-	dir := p.lent().dir
+	dir := p.deps.dir
 	var uq, gq url.Values
 	if l.kind == leafGroup {
 		gq = url.Values{"name": {l.name}}

@@ -341,7 +341,7 @@ func TestBindThrottleProvider(t *testing.T) {
 			for range 4 {
 				c.Bind(userDN("viewer"), "wrong")
 			}
-			rejected := tp.p.lent().metrics.RequestsRejected
+			rejected := tp.p.deps.metrics.RequestsRejected
 			if n := testutil.ToFloat64(rejected.WithLabelValues("test-outpost", "bind", "throttled", "ldap-app")); n != 1 {
 				t.Errorf("throttled binds counted %v, want 1", n)
 			}

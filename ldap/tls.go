@@ -34,7 +34,7 @@ func (p *Provider) tlsConfig() *tls.Config {
 // loadCertificates fetches the providers' certificates. A failure keeps
 // the certificate the provider had, or none (then the fallback is used).
 func (p *Provider) loadCertificates(ctx context.Context, st *state) {
-	certs := p.lent().certs
+	certs := p.deps.certs
 	if certs == nil {
 		return
 	}

@@ -39,7 +39,7 @@ type checkAccess struct {
 // answer authenticates one request and encodes the reply; nil means no
 // reply is to be sent.
 func (p *Provider) answer(ctx context.Context, req *request) (reply []byte) {
-	l := p.lent()
+	l := p.deps
 	start := p.cfg.Now()
 	app := req.cfg.AppSlug
 	log := p.logger().With("client", req.from.String(), "app", app)
@@ -135,7 +135,7 @@ func (p *Provider) verify(ctx context.Context, req *request, username, password 
 func (p *Provider) runFlow(ctx context.Context, req *request, fr flow.Request, log *slog.Logger) (radius.Attributes, string) {
 	pkt := req.packet
 	username := fr.Username
-	l := p.lent()
+	l := p.deps
 	fr.Flow, fr.RemoteIP = req.cfg.AuthFlow, req.key.src.Addr().String()
 	fr.Query = url.Values{"goauthentik.io/outpost/radius": {"true"}}
 	res, err := l.executor.Run(ctx, fr)

@@ -121,8 +121,6 @@ type lent struct {
 	certs    *outpost.Certificates // nil: no certificates, so no EAP
 }
 
-func (p *Provider) lent() *lent { return p.deps }
-
 func (p *Provider) logger() *slog.Logger { return p.deps.log }
 
 // state is one applied configuration.
@@ -138,7 +136,7 @@ type state struct {
 // under the same id.
 func (p *Provider) loadCertificates(ctx context.Context, old, next *state) {
 	next.certs = map[int]*tls.Certificate{}
-	l := p.lent()
+	l := p.deps
 	for _, c := range next.providers {
 		if c.CertificateID == "" || l.certs == nil {
 			continue

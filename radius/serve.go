@@ -202,5 +202,5 @@ func addrPort(a net.Addr) (netip.AddrPort, bool) {
 
 // reject counts a rejected or dropped request.
 func (p *Provider) reject(outpostName, reason, app string) {
-	p.lent().metrics.RequestsRejected.WithLabelValues(outpostName, reason, app).Inc()
+	p.deps.metrics.RequestsRejected.WithLabelValues(outpostName, reason, app).Inc()
 }

@@ -129,7 +129,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // rejected reads the rejected-requests counter.
 func (s *stack) rejected(reason, app string) float64 {
-	l := s.p.lent()
+	l := s.p.deps
 	return testutil.ToFloat64(l.metrics.RequestsRejected.WithLabelValues("radius", reason, app))
 }
 
