@@ -76,6 +76,11 @@ type hub struct {
 	hellos  []Hello
 	changed chan struct{} // closed and replaced on every change
 	wg      sync.WaitGroup
+	// accepting counts handshakes under way: the client may already
+	// have the 101 while the connection is not in conns yet, and a
+	// message sent then must still reach it, as authentik adds a
+	// connection to its group before accepting it.
+	accepting int
 }
 
 func (h *hub) init() { h.changed = make(chan struct{}) }
@@ -147,6 +152,18 @@ func (s *Server) handleWebsocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hc := &hijackCapture{ResponseWriter: w}
+	s.hub.mu.Lock()
+	s.hub.accepting++
+	s.hub.mu.Unlock()
+	accepted := false
+	defer func() {
+		if !accepted {
+			s.hub.mu.Lock()
+			s.hub.accepting--
+			s.hub.notify()
+			s.hub.mu.Unlock()
+		}
+	}()
 	conn, err := websocket.Accept(hc, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		s.log.Debug("websocket accept failed", "error", err)
@@ -161,6 +178,8 @@ func (s *Server) handleWebsocket(w http.ResponseWriter, r *http.Request) {
 		Outpost: o.name, InstanceUUID: q.Get("instance_uuid"), Attempt: attempt, Connected: time.Now()}}
 	s.hub.mu.Lock()
 	s.hub.conns = append(s.hub.conns, c)
+	s.hub.accepting--
+	accepted = true
 	s.hub.wg.Add(1)
 	s.hub.notify()
 	s.hub.mu.Unlock()
@@ -233,6 +252,21 @@ func (s *Server) Send(outpostName string, instruction int, args map[string]any) 
 		return 0
 	}
 	s.hub.mu.Lock()
+	// Handshakes under way finish first (bounded: a stuck one must not
+	// stop the message).
+	deadline := time.After(5 * time.Second)
+	for s.hub.accepting > 0 {
+		changed := s.hub.changed
+		s.hub.mu.Unlock()
+		select {
+		case <-changed:
+		case <-deadline:
+		}
+		s.hub.mu.Lock()
+		if changed == s.hub.changed { // the deadline passed
+			break
+		}
+	}
 	var targets []*wsConn
 	for _, c := range s.hub.conns {
 		if c.info.Closed.IsZero() && (outpostName == "" || c.outpost == uuid) {
