@@ -18,14 +18,7 @@ func TestEapolTestEAPTLS(t *testing.T) {
 	if _, err := exec.LookPath("eapol_test"); err != nil {
 		testservers.Unavailable(t, "eapol_test not available (%v); .ci/run installs it (Debian's eapoltest)", err)
 	}
-	ca, err := outposttest.NewCA("client CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := outposttest.NewCA("another CA")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, other := clientCAs(t)
 	s := startStack(t, eapTLSBlueprint(ca), Config{})
 	if err := s.core.SetRadiusAttributes("certs", outposttest.RadiusAttribute{Type: 25, Value: []byte("certs-class")}); err != nil {
 		t.Fatal(err)

@@ -186,15 +186,21 @@ func (c *eapTLSClient) run(method byte, cfg *tls.Config) (*radius.Packet, *radiu
 	}
 }
 
-func TestEAPTLSConversation(t *testing.T) {
+// clientCAs makes the authority the Mutual TLS stage trusts and another.
+func clientCAs(t *testing.T) (ca, other *outposttest.CA) {
+	t.Helper()
 	ca, err := outposttest.NewCA("client CA")
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := outposttest.NewCA("another CA")
-	if err != nil {
+	if other, err = outposttest.NewCA("another CA"); err != nil {
 		t.Fatal(err)
 	}
+	return ca, other
+}
+
+func TestEAPTLSConversation(t *testing.T) {
+	ca, other := clientCAs(t)
 	s := startStack(t, eapTLSBlueprint(ca), Config{})
 	waitFor(t, "the certificates", func() bool { st := s.p.state.Load(); return st != nil && len(st.certs) == 2 })
 	serverPEM, _, err := s.core.CertificatePEM("radius-cert")
